@@ -1,0 +1,344 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/pulseplatform/pulse/pkg/auth"
+	"github.com/pulseplatform/pulse/pkg/channel"
+	"github.com/pulseplatform/pulse/pkg/protocol"
+)
+
+// client is one WebSocket connection: a reader (the HTTP handler goroutine)
+// that runs commands in order, and a writer goroutine that drains a bounded
+// queue, joining everything queued into one frame and one write.
+type client struct {
+	g      *Gateway
+	conn   *websocket.Conn
+	id     string
+	ctx    context.Context
+	cancel context.CancelFunc
+	log    *slog.Logger
+
+	// Outbound queue. held keeps the writer quiet until the connect reply is
+	// placed first, so no push can overtake it.
+	qmu        sync.Mutex
+	queue      [][]byte
+	spare      [][]byte
+	qbytes     int
+	held       bool
+	closing    *protocol.Disconnect
+	flushFirst bool
+	notify     chan struct{}
+	writerDone chan struct{}
+
+	// Session state: written by the reader goroutine, read by timers.
+	mu        sync.Mutex
+	connected bool
+	claims    *auth.Claims
+	subs      map[string]*subscription
+	expTimer  *time.Timer
+	pingTimer *time.Timer
+	pongTimer *time.Timer
+	limiter   *rate.Limiter
+
+	pingOutstanding atomic.Bool
+}
+
+// subscription is one channel a client is subscribed to.
+type subscription struct {
+	ch         channel.Channel
+	serverSide bool
+	expiresAt  time.Time // from a subscription token; zero = never
+	expTimer   *time.Timer
+}
+
+func newClientID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand never fails on supported platforms
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func newClient(ctx context.Context, g *Gateway, conn *websocket.Conn) *client {
+	ctx, cancel := context.WithCancel(ctx)
+	id := newClientID()
+	burst := int(2 * g.cfg.Limits.CommandRate)
+	if burst < 1 {
+		burst = 1
+	}
+	return &client{
+		g:          g,
+		conn:       conn,
+		id:         id,
+		ctx:        ctx,
+		cancel:     cancel,
+		log:        g.log.With("client", id),
+		held:       true,
+		notify:     make(chan struct{}, 1),
+		writerDone: make(chan struct{}),
+		subs:       make(map[string]*subscription),
+		limiter:    rate.NewLimiter(rate.Limit(g.cfg.Limits.CommandRate), burst),
+	}
+}
+
+// serve runs the connection until it ends. It returns only after the writer
+// has stopped and every subscription is released.
+func (c *client) serve() {
+	go c.writer()
+	stale := time.AfterFunc(c.g.cfg.StaleTimeout, func() {
+		c.mu.Lock()
+		connected := c.connected
+		c.mu.Unlock()
+		if !connected {
+			c.disconnect(protocol.DisconnectStale, false)
+		}
+	})
+	c.readLoop()
+	stale.Stop()
+	c.cancel()
+	<-c.writerDone
+	c.cleanup()
+}
+
+func (c *client) readLoop() {
+	for {
+		typ, data, err := c.conn.Read(c.ctx)
+		if err != nil {
+			var ce websocket.CloseError
+			if !errors.As(err, &ce) && c.ctx.Err() == nil {
+				c.log.Debug("read", "err", err)
+			}
+			return
+		}
+		if typ != websocket.MessageText {
+			c.disconnect(protocol.DisconnectInappropriate, false)
+			return
+		}
+		cmds, err := protocol.DecodeCommands(data)
+		if err != nil {
+			c.log.Info("bad frame", "err", err)
+			c.disconnect(protocol.DisconnectBadRequest, true)
+			return
+		}
+		for _, cmd := range cmds {
+			if d := c.handle(cmd); d != nil {
+				c.disconnect(*d, true)
+				return
+			}
+		}
+	}
+}
+
+// Deliver implements hub.Subscriber.
+func (c *client) Deliver(frame []byte) { c.enqueue(frame) }
+
+// enqueue adds a frame for the writer. It never blocks: a client whose queue
+// would exceed its limit is disconnected with 3008 instead.
+func (c *client) enqueue(frame []byte) bool {
+	c.qmu.Lock()
+	if c.closing != nil {
+		c.qmu.Unlock()
+		return false
+	}
+	if c.qbytes+len(frame) > c.g.cfg.Limits.QueueSize {
+		d := protocol.DisconnectSlow
+		c.closing, c.flushFirst = &d, false
+		c.queue, c.qbytes = nil, 0
+		c.qmu.Unlock()
+		c.g.metrics.SlowDisconnects.Inc()
+		c.log.Warn("slow client disconnected", "user", c.user(), "queue_limit", c.g.cfg.Limits.QueueSize)
+		c.signal()
+		return false
+	}
+	c.queue = append(c.queue, frame)
+	c.qbytes += len(frame)
+	c.qmu.Unlock()
+	c.signal()
+	return true
+}
+
+// release puts first at the head of the queue and lets the writer run.
+func (c *client) release(first []byte) {
+	c.qmu.Lock()
+	if c.closing == nil || c.flushFirst {
+		c.queue = append([][]byte{first}, c.queue...)
+		c.qbytes += len(first)
+	}
+	c.held = false
+	c.qmu.Unlock()
+	c.signal()
+}
+
+func (c *client) signal() {
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+// disconnect closes the connection with d. With flush, what is queued is
+// written first (replies explaining why); without, it is dropped.
+func (c *client) disconnect(d protocol.Disconnect, flush bool) {
+	c.qmu.Lock()
+	if c.closing == nil {
+		c.closing, c.flushFirst = &d, flush
+	}
+	c.qmu.Unlock()
+	c.signal()
+}
+
+func (c *client) writer() {
+	defer close(c.writerDone)
+	var buf []byte
+	for {
+		select {
+		case <-c.notify:
+		case <-c.ctx.Done():
+			c.conn.CloseNow()
+			return
+		}
+		c.qmu.Lock()
+		closing, flush := c.closing, c.flushFirst
+		if c.held && closing == nil {
+			c.qmu.Unlock()
+			continue
+		}
+		q := c.queue
+		c.queue, c.spare = c.spare[:0], nil
+		c.qbytes = 0
+		c.qmu.Unlock()
+
+		if len(q) > 0 && (closing == nil || flush) {
+			buf = buf[:0]
+			for i, f := range q {
+				if i > 0 {
+					buf = append(buf, '\n')
+				}
+				buf = append(buf, f...)
+			}
+			ctx, cancel := context.WithTimeout(c.ctx, c.g.cfg.WriteTimeout)
+			err := c.conn.Write(ctx, websocket.MessageText, buf)
+			cancel()
+			if err != nil {
+				if closing == nil {
+					c.g.metrics.Disconnects.WithLabelValues("3009").Inc()
+				}
+				c.conn.CloseNow()
+				c.cancel()
+				return
+			}
+			if cap(buf) > 64<<10 {
+				buf = nil // do not keep a burst's buffer for an idle connection
+			}
+		}
+		clear(q)
+		c.qmu.Lock()
+		if c.spare == nil && cap(q) <= 1024 {
+			c.spare = q[:0]
+		}
+		c.qmu.Unlock()
+
+		if closing != nil {
+			c.g.metrics.Disconnects.WithLabelValues(itoa(int(closing.Code))).Inc()
+			c.log.Debug("disconnect", "code", closing.Code, "reason", closing.Reason)
+			// Close writes the close frame and waits (bounded) for the peer's.
+			_ = c.conn.Close(websocket.StatusCode(closing.Code), closing.Reason)
+			c.cancel()
+			return
+		}
+	}
+}
+
+// cleanup releases everything the connection held.
+func (c *client) cleanup() {
+	c.mu.Lock()
+	for _, t := range []*time.Timer{c.expTimer, c.pingTimer, c.pongTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	subs := c.subs
+	c.subs = map[string]*subscription{}
+	connected := c.connected
+	c.connected = false
+	c.mu.Unlock()
+	for name, s := range subs {
+		if s.expTimer != nil {
+			s.expTimer.Stop()
+		}
+		c.g.hub.Unsubscribe(name, c)
+		c.g.metrics.Subscriptions.Dec()
+	}
+	if connected {
+		c.g.metrics.Connections.Dec()
+		c.g.removeUser(c.claims.Subject)
+	}
+	c.g.removeClient(c)
+}
+
+// user is the connection's user id, "" before connect.
+func (c *client) user() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.claims == nil {
+		return ""
+	}
+	return c.claims.Subject
+}
+
+// startPings arms the v2 ping: an empty reply every interval, answered by an
+// empty command within the pong timeout, or 3012.
+func (c *client) startPings() {
+	iv := c.g.cfg.PingInterval
+	// The first ping is spread over [iv/2, iv] so a reconnect storm does not
+	// ping in lockstep.
+	first := iv/2 + time.Duration(randInt63n(int64(iv/2)+1))
+	c.mu.Lock()
+	c.pingTimer = time.AfterFunc(first, c.ping)
+	c.mu.Unlock()
+}
+
+func (c *client) ping() {
+	if c.ctx.Err() != nil {
+		return
+	}
+	c.pingOutstanding.Store(true)
+	if !c.enqueue(protocol.PingFrame) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pongTimer == nil {
+		c.pongTimer = time.AfterFunc(c.g.cfg.PongTimeout, c.checkPong)
+	} else {
+		c.pongTimer.Reset(c.g.cfg.PongTimeout)
+	}
+	c.pingTimer.Reset(c.g.cfg.PingInterval)
+}
+
+func (c *client) checkPong() {
+	if c.pingOutstanding.Load() {
+		c.disconnect(protocol.DisconnectNoPong, false)
+	}
+}
+
+// pong handles an empty command. A pong nobody asked for is a protocol
+// violation (reference §1.5).
+func (c *client) pong() *protocol.Disconnect {
+	if !c.pingOutstanding.Swap(false) {
+		return &protocol.DisconnectBadRequest
+	}
+	return nil
+}

@@ -1,0 +1,263 @@
+// Package gateway wires Pulse together: WebSocket sessions speaking the
+// Centrifugo client protocol, the server HTTP API, health and metrics, on top
+// of the hub (live fan-out), auth (tokens and permissions) and JetStream.
+//
+// The gateway keeps no state that another replica needs: any replica can
+// serve any client. It must never deliver a publication to a client that the
+// permission rules do not allow to read the channel.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/pulseplatform/pulse/pkg/auth"
+	"github.com/pulseplatform/pulse/pkg/channel"
+	"github.com/pulseplatform/pulse/pkg/hub"
+	"github.com/pulseplatform/pulse/pkg/metrics"
+	"github.com/pulseplatform/pulse/pkg/protocol"
+	"github.com/pulseplatform/pulse/streams"
+)
+
+// Gateway serves clients of one node.
+type Gateway struct {
+	cfg      Config
+	log      *slog.Logger
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	verifier *auth.Verifier
+	hub      *hub.Hub
+	metrics  *metrics.Metrics
+	registry *prometheus.Registry
+	nodeID   string
+	started  time.Time
+	epochs   map[string]string // stream name → epoch
+
+	numConns atomic.Int64
+	draining atomic.Bool
+	wg       sync.WaitGroup // one per client
+
+	mu      sync.Mutex
+	clients map[*client]struct{}
+	users   map[string]int // user id → connections, for unique-user counts
+}
+
+// New creates the streams (or updates them) and returns a gateway ready to
+// serve. nc must stay open until Shutdown returns.
+func New(ctx context.Context, cfg Config, nc *nats.Conn, verifier *auth.Verifier) (*Gateway, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	ss, err := streams.Ensure(ctx, js, cfg.StreamReplicas)
+	if err != nil {
+		return nil, err
+	}
+	epochs := make(map[string]string, len(ss))
+	for _, s := range ss {
+		info := s.CachedInfo()
+		epochs[info.Config.Name] = streams.Epoch(info)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	g := &Gateway{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		nc:       nc,
+		js:       js,
+		verifier: verifier,
+		metrics:  m,
+		registry: reg,
+		nodeID:   newClientID(),
+		started:  time.Now(),
+		epochs:   epochs,
+		clients:  make(map[*client]struct{}),
+		users:    make(map[string]int),
+	}
+	g.hub = hub.New(nc, m, cfg.Logger)
+	return g, nil
+}
+
+// Metrics exposes the collectors, e.g. to count NATS reconnects.
+func (g *Gateway) Metrics() *metrics.Metrics { return g.metrics }
+
+// NodeID identifies this gateway instance.
+func (g *Gateway) NodeID() string { return g.nodeID }
+
+// serveWS upgrades to WebSocket and runs the client until it ends.
+func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
+	if g.draining.Load() {
+		http.Error(w, "gateway is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	// Only JSON is spoken. A client that asks for Protobuf only is refused
+	// with 3506 after the upgrade, so its SDK reports a clear reason.
+	wantsProtobuf := r.URL.Query().Get("format") == "protobuf" || r.URL.Query().Get("cf_protocol") == "protobuf"
+	if sp := r.Header.Get("Sec-WebSocket-Protocol"); sp != "" && !strings.Contains(sp, "centrifuge-json") && strings.Contains(sp, "centrifuge-protobuf") {
+		wantsProtobuf = true
+	}
+	subprotocols := []string{"centrifuge-json"}
+	if wantsProtobuf {
+		subprotocols = append(subprotocols, "centrifuge-protobuf")
+	}
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:    subprotocols,
+		OriginPatterns:  g.cfg.AllowedOrigins,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		g.log.Debug("websocket accept", "err", err, "remote", r.RemoteAddr)
+		return
+	}
+	if wantsProtobuf {
+		d := protocol.DisconnectInappropriate
+		_ = conn.Close(websocket.StatusCode(d.Code), "protobuf is not supported, use JSON")
+		return
+	}
+	conn.SetReadLimit(g.cfg.Limits.MaxMessageSize)
+	if max := g.cfg.Limits.MaxConnections; max > 0 && g.numConns.Load() >= int64(max) {
+		d := protocol.DisconnectConnectionLimit
+		g.metrics.Disconnects.WithLabelValues(itoa(int(d.Code))).Inc()
+		g.metrics.Refusals.WithLabelValues("connection_limit").Inc()
+		_ = conn.Close(websocket.StatusCode(d.Code), d.Reason)
+		return
+	}
+	// The client outlives the request context's cancellation on shutdown
+	// only until its own drain; its context ends with the connection.
+	c := newClient(context.WithoutCancel(r.Context()), g, conn)
+	if !g.addClient(c) {
+		d := protocol.DisconnectShutdown
+		_ = conn.Close(websocket.StatusCode(d.Code), d.Reason)
+		return
+	}
+	c.serve()
+}
+
+func (g *Gateway) addClient(c *client) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.draining.Load() {
+		return false
+	}
+	g.clients[c] = struct{}{}
+	g.numConns.Add(1)
+	g.wg.Add(1)
+	return true
+}
+
+func (g *Gateway) removeClient(c *client) {
+	g.mu.Lock()
+	_, ok := g.clients[c]
+	delete(g.clients, c)
+	g.mu.Unlock()
+	if ok {
+		g.numConns.Add(-1)
+		g.wg.Done()
+	}
+}
+
+func (g *Gateway) addUser(user string) {
+	g.mu.Lock()
+	g.users[user]++
+	g.mu.Unlock()
+}
+
+func (g *Gateway) removeUser(user string) {
+	g.mu.Lock()
+	if g.users[user]--; g.users[user] <= 0 {
+		delete(g.users, user)
+	}
+	g.mu.Unlock()
+}
+
+// Shutdown stops accepting clients, tells every client to reconnect
+// elsewhere (3001) and waits for them to go, until ctx ends; then it cuts
+// the rest.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	g.draining.Store(true)
+	clients := make([]*client, 0, len(g.clients))
+	for c := range g.clients {
+		clients = append(clients, c)
+	}
+	g.mu.Unlock()
+	for _, c := range clients {
+		c.disconnect(protocol.DisconnectShutdown, true)
+	}
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range clients {
+			c.cancel()
+		}
+		<-done
+		return fmt.Errorf("drain: %w", ctx.Err())
+	}
+}
+
+// publishOptions are the optional parts of a publish.
+type publishOptions struct {
+	tags  map[string]string
+	info  *protocol.ClientInfo
+	msgID string // Nats-Msg-Id: idempotent retries within the duplicate window
+}
+
+// publishResult is where a publication was stored.
+type publishResult struct {
+	Offset uint64 `json:"offset"`
+	Epoch  string `json:"epoch"`
+}
+
+// publish stores data on the channel's subject and waits for JetStream's ack.
+// Subscribers then get it through RePublish, the same way as a worker's
+// direct NATS publish.
+func (g *Gateway) publish(ctx context.Context, ch channel.Channel, data []byte, o publishOptions) (publishResult, error) {
+	msg := nats.NewMsg(ch.Subject())
+	msg.Data = data
+	if err := hub.EncodeMeta(msg.Header, o.tags, o.info); err != nil {
+		return publishResult{}, fmt.Errorf("publish %s: %w", ch, err)
+	}
+	var opts []jetstream.PublishOpt
+	if o.msgID != "" {
+		opts = append(opts, jetstream.WithMsgID(o.msgID))
+	}
+	ack, err := g.js.PublishMsg(ctx, msg, opts...)
+	if err != nil {
+		return publishResult{}, fmt.Errorf("publish %s: %w", ch, err)
+	}
+	g.metrics.Publications.WithLabelValues(string(ch.Namespace()), metrics.DirectionIn).Inc()
+	return publishResult{Offset: ack.Sequence, Epoch: g.epochs[ack.Stream]}, nil
+}
+
+// ready reports whether NATS is reachable and the streams exist.
+func (g *Gateway) ready(ctx context.Context) error {
+	if !g.nc.IsConnected() {
+		return errors.New("NATS not connected: " + g.nc.Status().String())
+	}
+	for _, name := range channel.Streams() {
+		if _, err := g.js.Stream(ctx, name); err != nil {
+			return fmt.Errorf("stream %s: %w", name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,60 @@
+// Package metrics defines every Prometheus metric Pulse exports (DESIGN §10),
+// in one place so names and labels stay consistent. Metrics live in a
+// registry passed in, never in package-level state, so tests and several
+// gateways in one process do not collide.
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Directions of publications.
+const (
+	DirectionIn  = "in"  // accepted from a client or the API
+	DirectionOut = "out" // delivered to a subscriber
+)
+
+// Metrics holds Pulse's collectors.
+type Metrics struct {
+	Connections     prometheus.Gauge
+	Subscriptions   prometheus.Gauge
+	Channels        prometheus.Gauge
+	Publications    *prometheus.CounterVec // namespace, direction
+	DeliveryLatency prometheus.Histogram
+	Refusals        *prometheus.CounterVec // reason
+	Disconnects     *prometheus.CounterVec // code
+	SlowDisconnects prometheus.Counter
+	Commands        *prometheus.CounterVec // method
+	NATSReconnects  prometheus.Counter
+	LiveDropped     *prometheus.CounterVec // reason
+	APIRequests     *prometheus.CounterVec // method, code
+}
+
+// New creates the collectors and registers them with reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Connections:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "pulse_connections", Help: "Open client connections that completed connect."}),
+		Subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pulse_subscriptions", Help: "Active client subscriptions on this node."}),
+		Channels:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "pulse_channels", Help: "Channels with at least one local subscriber (one NATS subscription each)."}),
+		Publications: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pulse_publications_total",
+			Help: "Publications accepted (direction=in) and delivered to subscribers (direction=out)."}, []string{"namespace", "direction"}),
+		DeliveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "pulse_delivery_latency_seconds",
+			Help:    "Time from the stream storing a message to its fan-out to local subscribers.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
+		Refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pulse_refusals_total",
+			Help: "Refused requests by reason."}, []string{"reason"}),
+		Disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pulse_disconnects_total",
+			Help: "Server-initiated disconnects by code."}, []string{"code"}),
+		SlowDisconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "pulse_slow_disconnects_total",
+			Help: "Clients disconnected because their outbound queue overflowed."}),
+		Commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pulse_commands_total",
+			Help: "Client protocol commands by method."}, []string{"method"}),
+		NATSReconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "pulse_nats_reconnects_total",
+			Help: "Reconnects of the gateway's NATS connection."}),
+		LiveDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pulse_live_dropped_total",
+			Help: "Live messages not delivered: duplicates, stale offsets or not from a stream."}, []string{"reason"}),
+		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pulse_api_requests_total",
+			Help: "Server HTTP API requests by method and HTTP status."}, []string{"method", "status"}),
+	}
+	reg.MustRegister(m.Connections, m.Subscriptions, m.Channels, m.Publications, m.DeliveryLatency, m.Refusals,
+		m.Disconnects, m.SlowDisconnects, m.Commands, m.NATSReconnects, m.LiveDropped, m.APIRequests)
+	return m
+}
