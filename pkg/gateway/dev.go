@@ -54,9 +54,9 @@ func randomHex(n int) string {
 }
 
 // printDev tells a newcomer how to use the dev gateway.
-func printDev(w io.Writer, cfg Config, natsURL string, tokens []DevToken) {
-	fmt.Fprintf(w, "\nPulse dev mode: embedded NATS JetStream at %s, gateway at http://%s\n", natsURL, cfg.Addr)
-	fmt.Fprintf(w, "  WebSocket:  ws://%s/connection/websocket\n", cfg.Addr)
+func printDev(w io.Writer, cfg Config, addr, natsURL string, tokens []DevToken) {
+	fmt.Fprintf(w, "\nPulse dev mode: embedded NATS JetStream at %s, gateway at http://%s\n", natsURL, addr)
+	fmt.Fprintf(w, "  WebSocket:  ws://%s/connection/websocket\n", addr)
 	fmt.Fprintf(w, "  HMAC secret (-jwt-hmac-secret): %s\n", cfg.JWTHMACSecret)
 	fmt.Fprintf(w, "  API key (X-API-Key):            %s\n", cfg.APIKey)
 	fmt.Fprintf(w, "  Demo tokens (valid %s):\n", devTokenTTL)
@@ -64,5 +64,5 @@ func printDev(w io.Writer, cfg Config, natsURL string, tokens []DevToken) {
 		fmt.Fprintf(w, "    %-22s %s\n", t.Label+":", t.Token)
 	}
 	fmt.Fprintf(w, "  Publish:    nats --server %s pub tenants.acme.deployments '{\"status\":\"started\"}'\n", natsURL)
-	fmt.Fprintf(w, "              curl -H 'X-API-Key: %s' -d '{\"channel\":\"tenant:acme:deployments\",\"data\":{\"status\":\"started\"}}' http://%s/api/publish\n\n", cfg.APIKey, cfg.Addr)
+	fmt.Fprintf(w, "              curl -H 'X-API-Key: %s' -d '{\"channel\":\"tenant:acme:deployments\",\"data\":{\"status\":\"started\"}}' http://%s/api/publish\n\n", cfg.APIKey, addr)
 }

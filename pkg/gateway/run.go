@@ -101,7 +101,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		printDev(out, cfg, natsURL, tokens)
+		printDev(out, cfg, ln.Addr().String(), natsURL, tokens)
 		js, err := jetstream.New(nc)
 		if err != nil {
 			return fmt.Errorf("jetstream: %w", err)

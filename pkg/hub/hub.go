@@ -41,6 +41,10 @@ type Subscriber interface {
 
 const numShards = 64
 
+// flushTimeout bounds the wait for the server to register a new live
+// subscription when the caller gave no deadline.
+const flushTimeout = 5 * time.Second
+
 // Hub is the per-node registry of live channel subscriptions.
 type Hub struct {
 	nc      *nats.Conn
@@ -138,6 +142,11 @@ func (h *Hub) start(ctx context.Context, e *entry) error {
 	if err := sub.SetPendingLimits(1<<20, 256<<20); err != nil {
 		_ = sub.Unsubscribe()
 		return fmt.Errorf("subscribe %s: %w", e.ch, err)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, flushTimeout)
+		defer cancel()
 	}
 	if err := h.nc.FlushWithContext(ctx); err != nil {
 		_ = sub.Unsubscribe()
