@@ -107,8 +107,17 @@ func (c *client) serve() {
 	})
 	c.readLoop()
 	stale.Stop()
-	c.cancel()
+	c.qmu.Lock()
+	closing := c.closing != nil
+	c.qmu.Unlock()
+	if !closing {
+		// The peer went away (or the read failed): nothing left to say.
+		c.cancel()
+	}
+	// Otherwise the writer flushes what explains the close, sends the close
+	// frame and stops; its writes and the close handshake are bounded.
 	<-c.writerDone
+	c.cancel()
 	c.cleanup()
 }
 

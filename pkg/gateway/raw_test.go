@@ -22,17 +22,17 @@ type raw struct {
 	ctx  context.Context
 }
 
-func (e *env) dial(subprotocols ...string) *raw {
-	e.t.Helper()
+func (e *env) dial(t *testing.T, subprotocols ...string) *raw {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	e.t.Cleanup(cancel)
+	t.Cleanup(cancel)
 	conn, _, err := websocket.Dial(ctx, e.ws, &websocket.DialOptions{Subprotocols: subprotocols})
 	if err != nil {
-		e.t.Fatalf("dial: %v", err)
+		t.Fatalf("dial: %v", err)
 	}
 	conn.SetReadLimit(1 << 20)
-	e.t.Cleanup(func() { conn.CloseNow() })
-	return &raw{t: e.t, conn: conn, ctx: ctx}
+	t.Cleanup(func() { conn.CloseNow() })
+	return &raw{t: t, conn: conn, ctx: ctx}
 }
 
 func (r *raw) send(lines ...string) {
@@ -118,7 +118,7 @@ func TestRawBatchedFramesWithAndWithoutSubprotocol(t *testing.T) {
 	e := newEnv(t, nil)
 	tok := e.token(acme("alice"))
 	for _, sp := range [][]string{nil, {"centrifuge-json"}} {
-		r := e.dial(sp...)
+		r := e.dial(t, sp...)
 		if got := r.conn.Subprotocol(); len(sp) > 0 && got != "centrifuge-json" {
 			t.Fatalf("subprotocol %q", got)
 		}
@@ -160,7 +160,7 @@ func TestRawProtocolViolationsDisconnect(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := e.dial()
+			r := e.dial(t)
 			tc.steps(r)
 			if code := r.closed(5 * time.Second); code != tc.code {
 				t.Fatalf("close code %d, want %d", code, tc.code)
@@ -172,7 +172,7 @@ func TestRawProtocolViolationsDisconnect(t *testing.T) {
 func TestRawErrorsKeepConnection(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	r := e.dial()
+	r := e.dial(t)
 	r.connect(e.token(acme("alice")))
 	for _, tc := range []struct {
 		cmd  string
@@ -214,7 +214,7 @@ func TestRawPingPong(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.PingInterval = time.Second; c.PongTimeout = 400 * time.Millisecond })
 	tok := e.token(acme("alice"))
 
-	alive := e.dial()
+	alive := e.dial(t)
 	if res := alive.connect(tok); res.Ping != 1 || !res.Pong {
 		t.Fatalf("connect advertises ping %d pong %v", res.Ping, res.Pong)
 	}
@@ -226,7 +226,7 @@ func TestRawPingPong(t *testing.T) {
 		alive.send(`{}`)
 	}
 
-	silent := e.dial()
+	silent := e.dial(t)
 	silent.connect(tok)
 	if code := silent.closed(5 * time.Second); code != 3012 {
 		t.Fatalf("no pong: close %d, want 3012", code)
@@ -236,7 +236,7 @@ func TestRawPingPong(t *testing.T) {
 func TestRawStaleConnection(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.StaleTimeout = 300 * time.Millisecond })
-	r := e.dial()
+	r := e.dial(t)
 	if code := r.closed(5 * time.Second); code != 3502 {
 		t.Fatalf("close %d, want 3502", code)
 	}
@@ -249,14 +249,14 @@ func TestRawExpiry(t *testing.T) {
 	t.Run("connection not refreshed closes with 3005", func(t *testing.T) {
 		spec := acme("alice")
 		spec.TTL = time.Second
-		r := e.dial()
+		r := e.dial(t)
 		r.connect(e.token(spec))
 		if code := r.closed(5 * time.Second); code != 3005 {
 			t.Fatalf("close %d, want 3005", code)
 		}
 	})
 	t.Run("refresh for another user is an invalid token", func(t *testing.T) {
-		r := e.dial()
+		r := e.dial(t)
 		r.connect(e.token(acme("alice")))
 		r.send(`{"id":2,"refresh":{"token":"` + e.token(acme("mallory")) + `"}}`)
 		if code := r.closed(5 * time.Second); code != 3500 {
@@ -264,7 +264,7 @@ func TestRawExpiry(t *testing.T) {
 		}
 	})
 	t.Run("refresh with an expired token closes with 3005", func(t *testing.T) {
-		r := e.dial()
+		r := e.dial(t)
 		r.connect(e.token(acme("alice")))
 		spec := acme("alice")
 		spec.TTL = -time.Minute
@@ -274,7 +274,7 @@ func TestRawExpiry(t *testing.T) {
 		}
 	})
 	t.Run("subscription token not refreshed gets unsubscribe 2501", func(t *testing.T) {
-		r := e.dial()
+		r := e.dial(t)
 		r.connect(e.token(acme("alice")))
 		sub := e.token(auth.TokenSpec{Subject: "alice", Channel: "tenant:globex:shared", TTL: time.Second})
 		r.send(`{"id":2,"subscribe":{"channel":"tenant:globex:shared","token":"` + sub + `"}}`)
@@ -287,7 +287,7 @@ func TestRawExpiry(t *testing.T) {
 		}
 	})
 	t.Run("sub_refresh extends a subscription", func(t *testing.T) {
-		r := e.dial()
+		r := e.dial(t)
 		r.connect(e.token(acme("alice")))
 		short := e.token(auth.TokenSpec{Subject: "alice", Channel: "tenant:globex:shared", TTL: time.Second})
 		r.send(`{"id":2,"subscribe":{"channel":"tenant:globex:shared","token":"` + short + `"}}`)
@@ -309,7 +309,7 @@ func TestRawLimits(t *testing.T) {
 	t.Parallel()
 	t.Run("channels per connection", func(t *testing.T) {
 		e := newEnv(t, func(c *Config) { c.Limits.MaxChannelsPerClient = 2 })
-		r := e.dial()
+		r := e.dial(t)
 		r.connect(e.token(acme("alice")))
 		r.send(`{"id":2,"subscribe":{"channel":"tenant:acme:a"}}`, `{"id":3,"subscribe":{"channel":"tenant:acme:b"}}`, `{"id":4,"subscribe":{"channel":"tenant:acme:c"}}`)
 		if rep := r.reply(4); rep.Error == nil || rep.Error.Code != 106 {
@@ -318,7 +318,7 @@ func TestRawLimits(t *testing.T) {
 	})
 	t.Run("command rate", func(t *testing.T) {
 		e := newEnv(t, func(c *Config) { c.Limits.CommandRate = 1 })
-		r := e.dial()
+		r := e.dial(t)
 		r.connect(e.token(acme("alice")))
 		r.send(`{"id":2,"subscribe":{"channel":"tenant:acme:a"}}`, `{"id":3,"subscribe":{"channel":"tenant:acme:b"}}`, `{"id":4,"subscribe":{"channel":"tenant:acme:c"}}`)
 		if rep := r.reply(4); rep.Error == nil || rep.Error.Code != 111 || !rep.Error.Temporary {
@@ -327,16 +327,16 @@ func TestRawLimits(t *testing.T) {
 	})
 	t.Run("connections per node", func(t *testing.T) {
 		e := newEnv(t, func(c *Config) { c.Limits.MaxConnections = 1 })
-		first := e.dial()
+		first := e.dial(t)
 		first.connect(e.token(acme("alice")))
-		second := e.dial()
+		second := e.dial(t)
 		if code := second.closed(5 * time.Second); code != 3504 {
 			t.Fatalf("close %d, want 3504", code)
 		}
 	})
 	t.Run("message size", func(t *testing.T) {
 		e := newEnv(t, func(c *Config) { c.Limits.MaxMessageSize = 4096 })
-		r := e.dial()
+		r := e.dial(t)
 		r.connect(e.token(acme("alice")))
 		r.send(`{"id":2,"publish":{"channel":"tenant:acme:a","data":"` + strings.Repeat("x", 5000) + `"}}`)
 		if code := r.closed(5 * time.Second); code != websocket.StatusMessageTooBig {
@@ -348,7 +348,7 @@ func TestRawLimits(t *testing.T) {
 func TestRawProtobufIsRefusedClearly(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	r := e.dial("centrifuge-protobuf")
+	r := e.dial(t, "centrifuge-protobuf")
 	if code := r.closed(5 * time.Second); code != 3506 {
 		t.Fatalf("close %d, want 3506", code)
 	}
@@ -357,7 +357,7 @@ func TestRawProtobufIsRefusedClearly(t *testing.T) {
 func TestRawLiveOnlyFromStream(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	r := e.dial()
+	r := e.dial(t)
 	r.connect(e.token(acme("alice")))
 	r.send(`{"id":2,"subscribe":{"channel":"tenant:acme:deployments"}}`)
 	r.reply(2)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pulseplatform/pulse/pkg/channel"
+	"github.com/pulseplatform/pulse/pkg/envflag"
 )
 
 // CLI is what cmd/deployer-sim and cmd/billing-sim read from their flags and
@@ -42,7 +43,7 @@ func ParseCLI(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, b
 	if fs.NArg() > 0 {
 		return CLI{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if err := applyEnv(fs, lookupEnv); err != nil {
+	if err := envflag.Apply(fs, lookupEnv); err != nil {
 		return CLI{}, err
 	}
 
@@ -64,27 +65,6 @@ func ParseCLI(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, b
 		cli.Config.Seed = time.Now().UnixNano()
 	}
 	return cli, nil
-}
-
-// applyEnv sets every flag not given on the command line from PULSE_<FLAG>.
-func applyEnv(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) error {
-	given := make(map[string]bool)
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] {
-			return
-		}
-		key := "PULSE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		v, ok := lookupEnv(key)
-		if !ok {
-			return
-		}
-		if err := fs.Set(f.Name, v); err != nil {
-			errs = append(errs, fmt.Errorf("%s: invalid value %q for -%s: %w", key, v, f.Name, err))
-		}
-	})
-	return errors.Join(errs...)
 }
 
 func parseTenants(s string) ([]string, error) {
