@@ -13,7 +13,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/pulseplatform/pulse/pkg/channel"
 	"github.com/pulseplatform/pulse/pkg/protocol"
 )
 
@@ -95,13 +94,9 @@ type apiBroadcastRequest struct {
 
 // publishOne validates and publishes to one channel.
 func (g *Gateway) publishOne(r *http.Request, name string, data json.RawMessage, tags map[string]string, key string) (publishResult, *apiError) {
-	ch, err := channel.Parse(name)
-	if err != nil {
-		base := protocol.ErrBadRequest
-		if errors.Is(err, channel.ErrUnknownNamespace) {
-			base = protocol.ErrUnknownChannel
-		}
-		return publishResult{}, &apiError{http.StatusBadRequest, base.WithMessage(err.Error())}
+	ch, perr := parseAPIChannel(name)
+	if perr != nil {
+		return publishResult{}, perr
 	}
 	if len(data) == 0 {
 		return publishResult{}, &apiError{http.StatusBadRequest, protocol.ErrBadRequest.WithMessage("data is required")}
@@ -199,4 +194,46 @@ func (g *Gateway) apiInfo(w http.ResponseWriter, r *http.Request) {
 	g.mu.Unlock()
 	n.NumChannels = g.hub.NumChannels()
 	g.writeAPI(w, "info", http.StatusOK, map[string]any{"result": map[string]any{"nodes": []nodeInfo{n}}})
+}
+
+type apiHistoryRequest struct {
+	Channel string                   `json:"channel"`
+	Limit   int32                    `json:"limit,omitempty"`
+	Since   *protocol.StreamPosition `json:"since,omitempty"`
+	Reverse bool                     `json:"reverse,omitempty"`
+	Search  *searchRequest           `json:"search,omitempty"`
+}
+
+// apiHistory reads a channel's history like the history command, or, with
+// a "search" object, searches it by text and time (newest first).
+func (g *Gateway) apiHistory(w http.ResponseWriter, r *http.Request) {
+	var req apiHistoryRequest
+	if e := g.decodeAPI(r, &req); e != nil {
+		g.apiFail(w, "history", *e)
+		return
+	}
+	ch, perr := parseAPIChannel(req.Channel)
+	if perr != nil {
+		g.apiFail(w, "history", *perr)
+		return
+	}
+	if req.Search != nil {
+		res, e := g.search(r.Context(), ch, *req.Search)
+		if e != nil {
+			g.apiFail(w, "history", *e)
+			return
+		}
+		g.writeAPI(w, "history", http.StatusOK, map[string]any{"result": res})
+		return
+	}
+	res, pe := g.readHistory(r.Context(), ch, &protocol.HistoryRequest{Channel: req.Channel, Limit: req.Limit, Since: req.Since, Reverse: req.Reverse})
+	if pe != nil {
+		status := http.StatusBadRequest
+		if pe.Code == protocol.ErrInternal.Code {
+			status = http.StatusServiceUnavailable
+		}
+		g.apiFail(w, "history", apiError{status, pe})
+		return
+	}
+	g.writeAPI(w, "history", http.StatusOK, map[string]any{"result": res})
 }

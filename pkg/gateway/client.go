@@ -14,7 +14,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pulseplatform/pulse/pkg/auth"
-	"github.com/pulseplatform/pulse/pkg/channel"
 	"github.com/pulseplatform/pulse/pkg/protocol"
 )
 
@@ -52,14 +51,6 @@ type client struct {
 	limiter   *rate.Limiter
 
 	pingOutstanding atomic.Bool
-}
-
-// subscription is one channel a client is subscribed to.
-type subscription struct {
-	ch         channel.Channel
-	serverSide bool
-	expiresAt  time.Time // from a subscription token; zero = never
-	expTimer   *time.Timer
 }
 
 func newClientID() string {
@@ -150,25 +141,24 @@ func (c *client) readLoop() {
 	}
 }
 
-// Deliver implements hub.Subscriber.
-func (c *client) Deliver(frame []byte) { c.enqueue(frame) }
-
 // enqueue adds a frame for the writer. It never blocks: a client whose queue
 // would exceed its limit is disconnected with 3008 instead.
-func (c *client) enqueue(frame []byte) bool {
+func (c *client) enqueue(frame []byte) bool { return c.enqueueFrame(frame, false) }
+
+// enqueueReply queues a command reply: replies are bounded by the command
+// rate and may exceed the queue limit once (a recovery can be large), but
+// they count towards it for what follows.
+func (c *client) enqueueReply(frame []byte) bool { return c.enqueueFrame(frame, true) }
+
+func (c *client) enqueueFrame(frame []byte, reply bool) bool {
 	c.qmu.Lock()
 	if c.closing != nil {
 		c.qmu.Unlock()
 		return false
 	}
-	if c.qbytes+len(frame) > c.g.cfg.Limits.QueueSize {
-		d := protocol.DisconnectSlow
-		c.closing, c.flushFirst = &d, false
-		c.queue, c.qbytes = nil, 0
+	if !reply && c.qbytes+len(frame) > c.g.cfg.Limits.QueueSize {
 		c.qmu.Unlock()
-		c.g.metrics.SlowDisconnects.Inc()
-		c.log.Warn("slow client disconnected", "user", c.user(), "queue_limit", c.g.cfg.Limits.QueueSize)
-		c.signal()
+		c.slow()
 		return false
 	}
 	c.queue = append(c.queue, frame)
@@ -176,6 +166,23 @@ func (c *client) enqueue(frame []byte) bool {
 	c.qmu.Unlock()
 	c.signal()
 	return true
+}
+
+// slow cuts the client off with 3008: it cannot keep up, and queuing more
+// for it would cost memory and never help.
+func (c *client) slow() {
+	c.qmu.Lock()
+	if c.closing != nil {
+		c.qmu.Unlock()
+		return
+	}
+	d := protocol.DisconnectSlow
+	c.closing, c.flushFirst = &d, false
+	c.queue, c.qbytes = nil, 0
+	c.qmu.Unlock()
+	c.g.metrics.SlowDisconnects.Inc()
+	c.log.Warn("slow client disconnected", "user", c.user(), "queue_limit", c.g.cfg.Limits.QueueSize)
+	c.signal()
 }
 
 // release puts first at the head of the queue and lets the writer run.
@@ -287,7 +294,7 @@ func (c *client) cleanup() {
 		if s.expTimer != nil {
 			s.expTimer.Stop()
 		}
-		c.g.hub.Unsubscribe(name, c)
+		c.g.hub.Unsubscribe(name, s)
 		c.g.metrics.Subscriptions.Dec()
 	}
 	if connected {

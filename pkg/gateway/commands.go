@@ -62,7 +62,7 @@ func (c *client) handle(cmd *protocol.Command) *protocol.Disconnect {
 		reply, d = c.subRefresh(ctx, cmd.ID, cmd.SubRefresh)
 	case cmd.History != nil:
 		method = "history"
-		reply = c.notAvailable(cmd.ID, cmd.History.Channel, "history")
+		reply = c.history(ctx, cmd.ID, cmd.History)
 	case cmd.Presence != nil:
 		method = "presence"
 		reply = c.notAvailable(cmd.ID, cmd.Presence.Channel, "presence")
@@ -173,27 +173,37 @@ func (c *client) connect(id uint32, req *protocol.ConnectRequest) *protocol.Disc
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, commandTimeout)
 	defer cancel()
-	// The writer is held until the connect reply is released, so publications
-	// of server-side subscriptions that arrive meanwhile queue behind it.
+	// The writer is held until the connect reply is released, and each
+	// server-side subscription holds its live publications until after it.
+	var attached []*subscription
 	for _, ch := range serverSubs {
-		s := &subscription{ch: ch, serverSide: true}
+		s := newSubscription(c, ch)
+		s.serverSide = true
 		c.mu.Lock()
 		c.subs[ch.Name()] = s
 		c.mu.Unlock()
-		if err := c.g.hub.Subscribe(ctx, ch, c, nil); err != nil {
+		sres, floor, perr := c.attach(ctx, s, req.Subs[ch.Name()])
+		if perr != nil {
 			c.mu.Lock()
 			delete(c.subs, ch.Name())
 			c.mu.Unlock()
-			c.log.Error("server-side subscribe", "channel", ch.Name(), "err", err)
+			for _, a := range attached {
+				a.release(nil, a.floor)
+			}
 			return &protocol.DisconnectInternal
 		}
+		s.floor = floor
+		attached = append(attached, s)
 		c.g.metrics.Subscriptions.Inc()
 		if res.Subs == nil {
 			res.Subs = make(map[string]*protocol.SubscribeResult)
 		}
-		res.Subs[ch.Name()] = &protocol.SubscribeResult{}
+		res.Subs[ch.Name()] = sres
 	}
 	c.release(c.encode(&protocol.Reply{ID: id, Connect: res}))
+	for _, s := range attached {
+		s.release(nil, s.floor)
+	}
 	c.startPings()
 	c.log.Debug("connected", "user", claims.Subject, "tenant", claims.Tenant)
 	return nil
@@ -247,7 +257,7 @@ func (c *client) subscribe(ctx context.Context, id uint32, req *protocol.Subscri
 		c.refuse("channel_limit", ch.Name(), "")
 		return &protocol.Reply{ID: id, Error: protocol.ErrLimitExceeded.WithMessage("too many channels on this connection")}, nil
 	}
-	s := &subscription{ch: ch}
+	s := newSubscription(c, ch)
 	if req.Token != "" {
 		sc, err := c.g.verifier.VerifySubscribe(ctx, req.Token)
 		switch {
@@ -262,31 +272,29 @@ func (c *client) subscribe(ctx context.Context, id uint32, req *protocol.Subscri
 			return nil, &protocol.DisconnectInvalidToken
 		}
 		s.expiresAt = sc.ExpiresAt
+		s.viaToken = true
 	} else if !claims.CanSubscribe(ch) {
 		c.refuse("permission_denied", ch.Name(), "subscribe")
 		return &protocol.Reply{ID: id, Error: protocol.ErrPermissionDenied}, nil
 	}
 
-	res := &protocol.SubscribeResult{}
-	if !s.expiresAt.IsZero() {
-		res.Expires, res.TTL = true, ttlSeconds(s.expiresAt)
-	}
 	c.mu.Lock()
 	c.subs[ch.Name()] = s
 	c.mu.Unlock()
-	err := c.g.hub.Subscribe(ctx, ch, c, func(uint64) {
-		// Queued under the channel's fan-out lock: every publication this
-		// client gets on the channel comes after this reply.
-		c.reply(&protocol.Reply{ID: id, Subscribe: res})
-	})
-	if err != nil {
+	res, floor, perr := c.attach(ctx, s, req)
+	if perr != nil {
 		c.mu.Lock()
 		delete(c.subs, ch.Name())
 		c.mu.Unlock()
-		c.log.Error("subscribe", "channel", ch.Name(), "err", err)
-		return &protocol.Reply{ID: id, Error: protocol.ErrInternal}, nil
+		return &protocol.Reply{ID: id, Error: perr}, nil
+	}
+	if !s.expiresAt.IsZero() {
+		res.Expires, res.TTL = true, ttlSeconds(s.expiresAt)
 	}
 	c.g.metrics.Subscriptions.Inc()
+	// The reply goes out before any live publication of the channel, and
+	// those the reply already carried are skipped.
+	s.release(c.encode(&protocol.Reply{ID: id, Subscribe: res}), floor)
 	if !s.expiresAt.IsZero() {
 		c.armSubExpiry(s)
 	}
@@ -312,7 +320,7 @@ func (c *client) armSubExpiry(s *subscription) {
 			return
 		}
 		c.refuse("subscription_expired", name, "no sub_refresh within grace")
-		c.g.hub.Unsubscribe(name, c)
+		c.g.hub.Unsubscribe(name, s)
 		c.g.metrics.Subscriptions.Dec()
 		c.reply(&protocol.Reply{Push: &protocol.Push{Channel: name,
 			Unsubscribe: &protocol.UnsubscribePush{Code: protocol.UnsubscribeExpired, Reason: "subscription expired"}}})
@@ -330,7 +338,7 @@ func (c *client) unsubscribe(id uint32, req *protocol.UnsubscribeRequest) *proto
 	}
 	c.mu.Unlock()
 	if ok {
-		c.g.hub.Unsubscribe(req.Channel, c)
+		c.g.hub.Unsubscribe(req.Channel, s)
 		c.g.metrics.Subscriptions.Dec()
 	}
 	return &protocol.Reply{ID: id, Unsubscribe: &protocol.Empty{}}

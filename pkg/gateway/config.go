@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"github.com/pulseplatform/pulse/pkg/channel"
 	"log/slog"
 	"time"
 )
@@ -30,6 +31,16 @@ type Config struct {
 	Dev            bool
 
 	Limits Limits
+
+	// ForceRecovery makes every subscription in these namespaces recoverable
+	// (and positioned) without the client asking, so SDKs recover after a
+	// reconnect with no special options.
+	ForceRecovery     map[channel.Namespace]bool
+	RecoveryLimit     int           // most missed publications replayed on recovery
+	HistoryLimit      int           // most publications in one history reply
+	SearchScanCap     int           // most stored messages examined by one search
+	SearchLimit       int           // most matches in one search page
+	ReconcileInterval time.Duration // how often idle channels are checked against their streams
 
 	PingInterval    time.Duration // server ping period (v2 empty-object ping)
 	PongTimeout     time.Duration // how long a client has to answer a ping
@@ -66,14 +77,20 @@ func Defaults() Config {
 			CommandRate:          100,
 			QueueSize:            1 << 20,
 		},
-		PingInterval:    25 * time.Second,
-		PongTimeout:     8 * time.Second,
-		ExpiryGrace:     25 * time.Second,
-		StaleTimeout:    10 * time.Second,
-		WriteTimeout:    10 * time.Second,
-		ShutdownTimeout: 20 * time.Second,
-		NodeName:        "pulse",
-		Version:         "dev",
+		ForceRecovery:     map[channel.Namespace]bool{channel.Tenant: true, channel.Admin: true, channel.System: true},
+		RecoveryLimit:     300,
+		HistoryLimit:      300,
+		SearchScanCap:     10000,
+		SearchLimit:       200,
+		ReconcileInterval: 30 * time.Second,
+		PingInterval:      25 * time.Second,
+		PongTimeout:       8 * time.Second,
+		ExpiryGrace:       25 * time.Second,
+		StaleTimeout:      10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		ShutdownTimeout:   20 * time.Second,
+		NodeName:          "pulse",
+		Version:           "dev",
 	}
 }
 
@@ -94,6 +111,21 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.MaxConnections < 0 {
 		errs = append(errs, errors.New("-max-connections must be >= 0"))
+	}
+	if c.RecoveryLimit < 1 || c.RecoveryLimit > 10000 {
+		errs = append(errs, errors.New("-recovery-limit must be between 1 and 10000"))
+	}
+	if c.HistoryLimit < 1 || c.HistoryLimit > 10000 {
+		errs = append(errs, errors.New("-history-limit must be between 1 and 10000"))
+	}
+	if c.SearchScanCap < 100 {
+		errs = append(errs, errors.New("-search-scan-cap must be at least 100"))
+	}
+	if c.SearchLimit < 1 || c.SearchLimit > 1000 {
+		errs = append(errs, errors.New("-search-limit must be between 1 and 1000"))
+	}
+	if c.ReconcileInterval < time.Second {
+		errs = append(errs, errors.New("-reconcile-interval must be at least 1s"))
 	}
 	if c.PingInterval < time.Second {
 		errs = append(errs, errors.New("-ping-interval must be at least 1s"))

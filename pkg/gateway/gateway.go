@@ -26,9 +26,11 @@ import (
 
 	"github.com/pulseplatform/pulse/pkg/auth"
 	"github.com/pulseplatform/pulse/pkg/channel"
+	"github.com/pulseplatform/pulse/pkg/history"
 	"github.com/pulseplatform/pulse/pkg/hub"
 	"github.com/pulseplatform/pulse/pkg/metrics"
 	"github.com/pulseplatform/pulse/pkg/protocol"
+	"github.com/pulseplatform/pulse/pkg/publication"
 	"github.com/pulseplatform/pulse/streams"
 )
 
@@ -44,7 +46,9 @@ type Gateway struct {
 	registry *prometheus.Registry
 	nodeID   string
 	started  time.Time
-	epochs   map[string]string // stream name → epoch
+	reader   *history.Reader
+	stopHub  context.CancelFunc
+	hubDone  chan struct{}
 
 	numConns atomic.Int64
 	draining atomic.Bool
@@ -65,14 +69,8 @@ func New(ctx context.Context, cfg Config, nc *nats.Conn, verifier *auth.Verifier
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	ss, err := streams.Ensure(ctx, js, cfg.StreamReplicas)
-	if err != nil {
+	if _, err := streams.Ensure(ctx, js, cfg.StreamReplicas); err != nil {
 		return nil, err
-	}
-	epochs := make(map[string]string, len(ss))
-	for _, s := range ss {
-		info := s.CachedInfo()
-		epochs[info.Config.Name] = streams.Epoch(info)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -87,16 +85,35 @@ func New(ctx context.Context, cfg Config, nc *nats.Conn, verifier *auth.Verifier
 		registry: reg,
 		nodeID:   newClientID(),
 		started:  time.Now(),
-		epochs:   epochs,
 		clients:  make(map[*client]struct{}),
 		users:    make(map[string]int),
 	}
-	g.hub = hub.New(nc, m, cfg.Logger)
+	g.reader, err = history.NewReader(ctx, js, m)
+	if err != nil {
+		return nil, err
+	}
+	g.hub = hub.New(nc, g.reader, m, cfg.Logger)
+	// A new stream leader may have missed re-publishing a few messages.
+	if _, err := nc.Subscribe("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.*", func(*nats.Msg) {
+		g.hub.RequestReconcile("leader_elected")
+	}); err != nil {
+		return nil, fmt.Errorf("subscribe to leader advisories: %w", err)
+	}
+	hubCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	g.stopHub, g.hubDone = stop, make(chan struct{})
+	go func() {
+		defer close(g.hubDone)
+		g.hub.Run(hubCtx, cfg.ReconcileInterval, time.Second)
+	}()
 	return g, nil
 }
 
-// Metrics exposes the collectors, e.g. to count NATS reconnects.
-func (g *Gateway) Metrics() *metrics.Metrics { return g.metrics }
+// NATSReconnected must be called when the NATS connection comes back: live
+// copies published meanwhile were lost, so every channel is reconciled.
+func (g *Gateway) NATSReconnected() {
+	g.metrics.NATSReconnects.Inc()
+	g.hub.RequestReconcile("nats_reconnect")
+}
 
 // NodeID identifies this gateway instance.
 func (g *Gateway) NodeID() string { return g.nodeID }
@@ -201,6 +218,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	for _, c := range clients {
 		c.disconnect(protocol.DisconnectShutdown, true)
 	}
+	defer func() { g.stopHub(); <-g.hubDone }()
 	done := make(chan struct{})
 	go func() { g.wg.Wait(); close(done) }()
 	select {
@@ -234,7 +252,7 @@ type publishResult struct {
 func (g *Gateway) publish(ctx context.Context, ch channel.Channel, data []byte, o publishOptions) (publishResult, error) {
 	msg := nats.NewMsg(ch.Subject())
 	msg.Data = data
-	if err := hub.EncodeMeta(msg.Header, o.tags, o.info); err != nil {
+	if err := publication.SetHeaders(msg.Header, o.tags, o.info); err != nil {
 		return publishResult{}, fmt.Errorf("publish %s: %w", ch, err)
 	}
 	var opts []jetstream.PublishOpt
@@ -246,7 +264,7 @@ func (g *Gateway) publish(ctx context.Context, ch channel.Channel, data []byte, 
 		return publishResult{}, fmt.Errorf("publish %s: %w", ch, err)
 	}
 	g.metrics.Publications.WithLabelValues(string(ch.Namespace()), metrics.DirectionIn).Inc()
-	return publishResult{Offset: ack.Sequence, Epoch: g.epochs[ack.Stream]}, nil
+	return publishResult{Offset: ack.Sequence, Epoch: g.reader.StreamEpoch(ack.Stream)}, nil
 }
 
 // ready reports whether NATS is reachable and the streams exist.

@@ -179,7 +179,7 @@ func TestRawErrorsKeepConnection(t *testing.T) {
 		code uint32
 	}{
 		{`{"id":2,"rpc":{"method":"x","data":{}}}`, 104},
-		{`{"id":3,"history":{"channel":"tenant:acme:deployments"}}`, 108},
+		{`{"id":3,"history":{"channel":"tenant:acme:deployments"}}`, 0},
 		{`{"id":4,"history":{"channel":"tenant:globex:deployments"}}`, 103},
 		{`{"id":5,"presence":{"channel":"tenant:acme:presence"}}`, 108},
 		{`{"id":6,"presence_stats":{"channel":"nope"}}`, 102},

@@ -21,8 +21,11 @@ func (g *Gateway) Handler() http.Handler {
 		r.Use(g.requireAPIKey)
 		r.Post("/publish", g.apiPublish)
 		r.Post("/broadcast", g.apiBroadcast)
+		r.Post("/history", g.apiHistory)
 		r.Post("/info", g.apiInfo)
 	})
+
+	r.Get("/history/search", g.serveSearch)
 
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))

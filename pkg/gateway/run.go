@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -53,7 +54,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		log.Info("embedded NATS JetStream started", "url", natsURL, "sync", cfg.NATSSync)
 	}
 
-	var reconnects func()
+	// Set once the gateway exists; the handler may run before that.
+	var gw atomic.Pointer[Gateway]
 	nc, err := nats.Connect(natsURL,
 		nats.Name("pulse-gateway "+cfg.NodeName),
 		nats.MaxReconnects(-1),
@@ -62,8 +64,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info("NATS reconnected", "url", c.ConnectedUrlRedacted())
-			if reconnects != nil {
-				reconnects()
+			if g := gw.Load(); g != nil {
+				g.NATSReconnected()
 			}
 		}),
 	)
@@ -82,7 +84,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	reconnects = g.metrics.NATSReconnects.Inc
+	gw.Store(g)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -3,8 +3,12 @@
 //
 // A message is encoded once per channel and the same bytes are handed to
 // every subscriber; subscribers enqueue without blocking, so one slow client
-// never delays the others. The hub must never subscribe to a subject that was
-// not produced by package channel.
+// never delays the others. The hub keeps each channel's delivered position
+// and follows the Nats-Last-Sequence chain of RePublish: a missed live copy
+// is read back from the stream before anything newer is delivered, and a
+// position that cannot be proven complete is reported to subscribers. The
+// hub must never subscribe to a subject that was not produced by package
+// channel.
 package hub
 
 import (
@@ -21,37 +25,42 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulseplatform/pulse/pkg/channel"
+	"github.com/pulseplatform/pulse/pkg/history"
 	"github.com/pulseplatform/pulse/pkg/metrics"
 	"github.com/pulseplatform/pulse/pkg/protocol"
-)
-
-// Headers that carry publication metadata through NATS. Workers may set
-// HeaderTags; HeaderInfo is set by the gateway for client-side publishes.
-const (
-	HeaderTags = "Pulse-Tags" // JSON object of string → string
-	HeaderInfo = "Pulse-Info" // JSON protocol.ClientInfo of the publishing client
+	"github.com/pulseplatform/pulse/pkg/publication"
 )
 
 // Subscriber receives encoded frames for the channels it is attached to.
 type Subscriber interface {
-	// Deliver enqueues a frame for writing. It must not block; a subscriber
-	// that cannot keep up disconnects itself.
-	Deliver(frame []byte)
+	// Deliver enqueues a publication frame at offset. It must not block; a
+	// subscriber that cannot keep up disconnects itself.
+	Deliver(offset uint64, frame []byte)
+	// InsufficientState tells the subscriber that messages of its channel
+	// were lost and cannot be read back: a positioned subscriber must
+	// resubscribe with recovery (unsubscribe push 2500).
+	InsufficientState()
 }
 
 const numShards = 64
 
 // flushTimeout bounds the wait for the server to register a new live
-// subscription when the caller gave no deadline.
+// subscription, and a backfill read, when the caller gave no deadline.
 const flushTimeout = 5 * time.Second
+
+// maxBackfill is the most messages read back to close one live gap; a larger
+// gap is cheaper for subscribers to recover themselves.
+const maxBackfill = 1000
 
 // Hub is the per-node registry of live channel subscriptions.
 type Hub struct {
 	nc      *nats.Conn
+	reader  *history.Reader
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	seed    maphash.Seed
 	shards  [numShards]shard
+	kick    chan string // asks the reconcile loop to run soon
 }
 
 type shard struct {
@@ -66,17 +75,19 @@ type entry struct {
 	err   error         // set before ready is closed when setup failed
 	sub   *nats.Subscription
 
-	// mu orders fan-out against attach, so a subscriber is added between two
-	// messages and knows the last offset delivered before it joined.
+	// mu orders fan-out, backfill and attach: a subscriber joins between two
+	// messages and knows the offset delivered last before it joined.
 	mu         sync.Mutex
 	subs       []Subscriber // copy-on-write; replaced, never mutated
-	lastOffset uint64
-	refs       int // guarded by the shard lock
+	lastOffset uint64       // everything of the channel up to here was delivered
+	synced     bool         // lastOffset has been read from the stream
+	epoch      string       // of the stream when lastOffset was read
+	refs       int          // guarded by the shard lock
 }
 
-// New creates a hub on a NATS connection.
-func New(nc *nats.Conn, m *metrics.Metrics, log *slog.Logger) *Hub {
-	h := &Hub{nc: nc, log: log, metrics: m, seed: maphash.MakeSeed()}
+// New creates a hub on a NATS connection; reader serves backfills.
+func New(nc *nats.Conn, reader *history.Reader, m *metrics.Metrics, log *slog.Logger) *Hub {
+	h := &Hub{nc: nc, reader: reader, log: log, metrics: m, seed: maphash.MakeSeed(), kick: make(chan string, 1)}
 	for i := range h.shards {
 		h.shards[i].channels = make(map[string]*entry)
 	}
@@ -89,9 +100,9 @@ func (h *Hub) shard(name string) *shard {
 
 // Subscribe attaches s to ch, creating the channel's NATS subscription on the
 // first local subscriber. attach, if not nil, runs after the subscription is
-// live and just before s starts receiving, with the offset of the last
-// message delivered on the channel (0 if none yet); a reply enqueued there
-// therefore precedes every publication s receives.
+// live and just before s starts receiving, with the offset up to which the
+// channel was delivered: s then receives exactly the messages after it, in
+// order.
 func (h *Hub) Subscribe(ctx context.Context, ch channel.Channel, s Subscriber, attach func(lastOffset uint64)) error {
 	sh := h.shard(ch.Name())
 	sh.mu.Lock()
@@ -130,9 +141,14 @@ func (h *Hub) Subscribe(ctx context.Context, ch channel.Channel, s Subscriber, a
 	return nil
 }
 
-// start makes the live subscription and waits until the server has it, so a
-// message published after Subscribe returns is delivered.
+// start makes the live subscription, waits until the server has it, then
+// reads the channel's position: every message after it arrives live.
 func (h *Hub) start(ctx context.Context, e *entry) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, flushTimeout)
+		defer cancel()
+	}
 	sub, err := h.nc.Subscribe(e.ch.LiveSubject(), func(m *nats.Msg) { h.onMessage(e, m) })
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", e.ch, err)
@@ -143,15 +159,20 @@ func (h *Hub) start(ctx context.Context, e *entry) error {
 		_ = sub.Unsubscribe()
 		return fmt.Errorf("subscribe %s: %w", e.ch, err)
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, flushTimeout)
-		defer cancel()
-	}
 	if err := h.nc.FlushWithContext(ctx); err != nil {
 		_ = sub.Unsubscribe()
 		return fmt.Errorf("subscribe %s: flush: %w", e.ch, err)
 	}
+	top, err := h.reader.Top(ctx, e.ch)
+	if err != nil {
+		_ = sub.Unsubscribe()
+		return fmt.Errorf("subscribe %s: %w", e.ch, err)
+	}
+	e.mu.Lock()
+	e.lastOffset = max(e.lastOffset, top)
+	e.synced = true
+	e.epoch = h.reader.Epoch(e.ch)
+	e.mu.Unlock()
 	e.sub = sub
 	h.metrics.Channels.Inc()
 	return nil
@@ -225,35 +246,71 @@ func (h *Hub) onMessage(e *entry, m *nats.Msg) {
 		h.metrics.LiveDropped.WithLabelValues("not_from_stream").Inc()
 		return
 	}
-	pub := &protocol.Publication{Data: protocol.ToRaw(m.Data), Offset: seq}
-	decodeMeta(m.Header, pub)
-	frame, err := protocol.EncodePublication(e.ch.Name(), pub)
-	if err != nil {
-		h.log.Error("encode publication", "channel", e.ch.Name(), "err", err)
+	prev, _ := strconv.ParseUint(m.Header.Get(jetstream.LastSequenceHeader), 10, 64)
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.synced {
+		// Before the position is read nobody is attached; just remember it.
+		e.lastOffset = max(e.lastOffset, seq)
 		return
 	}
-	n, delivered := h.fanOut(e, seq, frame)
-	if !delivered {
+	if seq <= e.lastOffset {
+		// A repeat or a late copy (around a stream leader change), already
+		// delivered or backfilled. Or the stream was recreated and offsets
+		// started again: let the reconcile loop check the epoch.
 		h.metrics.LiveDropped.WithLabelValues("stale_offset").Inc()
+		h.requestReconcile("stale_offset")
 		return
 	}
+	if prev > e.lastOffset {
+		// The chain says a message of this channel was missed.
+		h.backfillLocked(e, prev, "live_gap")
+	}
+	n := h.fanOutLocked(e, seq, publication.FromNATS(m.Data, m.Header, seq))
 	h.metrics.Publications.WithLabelValues(string(e.ch.Namespace()), metrics.DirectionOut).Add(float64(n))
 	if ts, err := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer)); err == nil {
 		h.metrics.DeliveryLatency.Observe(time.Since(ts).Seconds())
 	}
 }
 
-// fanOut hands frame to every subscriber unless offset is not above the last
-// delivered one (a repeated or reordered live copy).
-func (h *Hub) fanOut(e *entry, offset uint64, frame []byte) (int, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if offset <= e.lastOffset {
-		return 0, false
+// backfillLocked reads the messages after lastOffset up to upTo from the
+// stream and delivers them. If they cannot be read completely, subscribers
+// are told their state is insufficient and the position moves on to upTo.
+// e.mu must be held.
+func (h *Hub) backfillLocked(e *entry, upTo uint64, why string) {
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	msgs, err := h.reader.Backfill(ctx, e.ch, e.lastOffset, upTo, maxBackfill)
+	if err != nil || len(msgs) == 0 || msgs[len(msgs)-1].Sequence != upTo {
+		h.metrics.GapsUnrecoverable.Inc()
+		h.log.Warn("live gap cannot be backfilled; subscribers must recover", "channel", e.ch.Name(),
+			"after", e.lastOffset, "up_to", upTo, "why", why, "err", err)
+		for _, s := range e.subs {
+			s.InsufficientState()
+		}
+		e.lastOffset = upTo
+		return
+	}
+	for _, m := range msgs {
+		n := h.fanOutLocked(e, m.Sequence, publication.FromNATS(m.Data, m.Header, m.Sequence))
+		h.metrics.Publications.WithLabelValues(string(e.ch.Namespace()), metrics.DirectionOut).Add(float64(n))
+	}
+	h.metrics.GapsBackfilled.Add(float64(len(msgs)))
+	h.log.Info("live gap backfilled from the stream", "channel", e.ch.Name(), "messages", len(msgs), "why", why)
+}
+
+// fanOutLocked encodes pub once and hands it to every subscriber. e.mu must
+// be held.
+func (h *Hub) fanOutLocked(e *entry, offset uint64, pub *protocol.Publication) int {
+	frame, err := protocol.EncodePublication(e.ch.Name(), pub)
+	if err != nil {
+		h.log.Error("encode publication", "channel", e.ch.Name(), "err", err)
+		return 0
 	}
 	e.lastOffset = offset
 	for _, s := range e.subs {
-		s.Deliver(frame)
+		s.Deliver(offset, frame)
 	}
-	return len(e.subs), true
+	return len(e.subs)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pulseplatform/pulse/pkg/channel"
+	"github.com/pulseplatform/pulse/pkg/history"
 	"github.com/pulseplatform/pulse/pkg/metrics"
 	"github.com/pulseplatform/pulse/pkg/natsembed"
 	"github.com/pulseplatform/pulse/streams"
@@ -29,7 +30,9 @@ type sink struct {
 
 func newSink() *sink { return &sink{got: make(chan struct{}, 1024)} }
 
-func (s *sink) Deliver(f []byte) {
+func (s *sink) InsufficientState() {}
+
+func (s *sink) Deliver(_ uint64, f []byte) {
 	s.mu.Lock()
 	s.frames = append(s.frames, f)
 	s.mu.Unlock()
@@ -74,7 +77,11 @@ func newTestHub(t *testing.T) (*Hub, *nats.Conn, jetstream.JetStream) {
 		t.Fatal(err)
 	}
 	m := metrics.New(prometheus.NewRegistry())
-	return New(nc, m, slog.New(slog.NewTextHandler(io.Discard, nil))), nc, js
+	r, err := history.NewReader(context.Background(), js, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(nc, r, m, slog.New(slog.NewTextHandler(io.Discard, nil))), nc, js
 }
 
 func TestHubFansOutAndReleasesSubscription(t *testing.T) {
@@ -157,9 +164,9 @@ func BenchmarkFanOut(b *testing.B) {
 	for _, n := range []int{1, 100, 1000, 10000} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			m := metrics.New(prometheus.NewRegistry())
-			h := New(nil, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			h := New(nil, nil, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			ch, _ := channel.Parse("tenant:acme:deployments")
-			e := &entry{ch: ch}
+			e := &entry{ch: ch, synced: true}
 			sinks := make([]*queueSink, n)
 			for i := range sinks {
 				sinks[i] = &queueSink{}
@@ -172,6 +179,7 @@ func BenchmarkFanOut(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				msg.Header.Set(jetstream.SequenceHeader, strconv.Itoa(i+1))
+				msg.Header.Set(jetstream.LastSequenceHeader, strconv.Itoa(i))
 				h.onMessage(e, msg)
 				if i%64 == 63 {
 					for _, s := range sinks {
@@ -191,7 +199,9 @@ type queueSink struct {
 	q  [][]byte
 }
 
-func (s *queueSink) Deliver(f []byte) {
+func (s *queueSink) InsufficientState() {}
+
+func (s *queueSink) Deliver(_ uint64, f []byte) {
 	s.mu.Lock()
 	s.q = append(s.q, f)
 	s.mu.Unlock()

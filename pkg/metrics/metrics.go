@@ -14,18 +14,25 @@ const (
 
 // Metrics holds Pulse's collectors.
 type Metrics struct {
-	Connections     prometheus.Gauge
-	Subscriptions   prometheus.Gauge
-	Channels        prometheus.Gauge
-	Publications    *prometheus.CounterVec // namespace, direction
-	DeliveryLatency prometheus.Histogram
-	Refusals        *prometheus.CounterVec // reason
-	Disconnects     *prometheus.CounterVec // code
-	SlowDisconnects prometheus.Counter
-	Commands        *prometheus.CounterVec // method
-	NATSReconnects  prometheus.Counter
-	LiveDropped     *prometheus.CounterVec // reason
-	APIRequests     *prometheus.CounterVec // method, code
+	Connections        prometheus.Gauge
+	Subscriptions      prometheus.Gauge
+	Channels           prometheus.Gauge
+	Publications       *prometheus.CounterVec // namespace, direction
+	DeliveryLatency    prometheus.Histogram
+	Refusals           *prometheus.CounterVec // reason
+	Disconnects        *prometheus.CounterVec // code
+	SlowDisconnects    prometheus.Counter
+	Commands           *prometheus.CounterVec // method
+	NATSReconnects     prometheus.Counter
+	LiveDropped        *prometheus.CounterVec // reason
+	APIRequests        *prometheus.CounterVec // method, code
+	Recoveries         *prometheus.CounterVec // result: recovered, not_recovered, rejected
+	RecoveryLatency    prometheus.Histogram
+	GapsBackfilled     prometheus.Counter
+	GapsUnrecoverable  prometheus.Counter
+	Reconciles         *prometheus.CounterVec // trigger
+	HistoryReads       *prometheus.CounterVec // kind
+	HistoryReadLatency *prometheus.HistogramVec
 }
 
 // New creates the collectors and registers them with reg.
@@ -53,8 +60,23 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Live messages not delivered: duplicates, stale offsets or not from a stream."}, []string{"reason"}),
 		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pulse_api_requests_total",
 			Help: "Server HTTP API requests by method and HTTP status."}, []string{"method", "status"}),
+		Recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pulse_recoveries_total",
+			Help: "Subscribe-with-recover outcomes: recovered, not_recovered (reply recovered:false), rejected (error 112)."}, []string{"result"}),
+		RecoveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "pulse_recovery_seconds",
+			Help: "Time to read what a recovering client missed.", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12)}),
+		GapsBackfilled: prometheus.NewCounter(prometheus.CounterOpts{Name: "pulse_gaps_backfilled_total",
+			Help: "Live messages missed by a gateway and read back from the stream before delivery."}),
+		GapsUnrecoverable: prometheus.NewCounter(prometheus.CounterOpts{Name: "pulse_gaps_unrecoverable_total",
+			Help: "Live gaps that could not be backfilled (subscribers told to resubscribe, 2500)."}),
+		Reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pulse_reconciles_total",
+			Help: "Checks of every active channel against its stream, by trigger."}, []string{"trigger"}),
+		HistoryReads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pulse_history_reads_total",
+			Help: "Reads from the streams by kind (top, range, recover, history, search)."}, []string{"kind"}),
+		HistoryReadLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "pulse_history_read_seconds",
+			Help: "Latency of reads from the streams by kind.", Buckets: prometheus.ExponentialBuckets(0.0002, 2.5, 12)}, []string{"kind"}),
 	}
 	reg.MustRegister(m.Connections, m.Subscriptions, m.Channels, m.Publications, m.DeliveryLatency, m.Refusals,
-		m.Disconnects, m.SlowDisconnects, m.Commands, m.NATSReconnects, m.LiveDropped, m.APIRequests)
+		m.Disconnects, m.SlowDisconnects, m.Commands, m.NATSReconnects, m.LiveDropped, m.APIRequests,
+		m.Recoveries, m.RecoveryLatency, m.GapsBackfilled, m.GapsUnrecoverable, m.Reconciles, m.HistoryReads, m.HistoryReadLatency)
 	return m
 }

@@ -1,0 +1,83 @@
+package gateway
+
+import (
+	"context"
+
+	"github.com/pulseplatform/pulse/pkg/history"
+	"github.com/pulseplatform/pulse/pkg/protocol"
+	"github.com/pulseplatform/pulse/pkg/publication"
+)
+
+// attach joins s to its channel's live fan-out and prepares the subscribe
+// result: the channel's epoch and offset for positioned subscriptions, and
+// what the client missed when it asks to recover. Live publications stay
+// held in s until the caller releases it with the returned floor. On a
+// protocol error s is already detached.
+func (c *client) attach(ctx context.Context, s *subscription, req *protocol.SubscribeRequest) (*protocol.SubscribeResult, uint64, *protocol.Error) {
+	if req == nil {
+		req = &protocol.SubscribeRequest{}
+	}
+	recoverable := req.Recoverable || c.g.cfg.ForceRecovery[s.ch.Namespace()]
+	s.positioned = recoverable || req.Positioned
+
+	var live uint64 // the channel's delivered position when s joined
+	if err := c.g.hub.Subscribe(ctx, s.ch, s, func(last uint64) { live = last }); err != nil {
+		c.log.Error("subscribe", "channel", s.ch.Name(), "err", err)
+		return nil, 0, protocol.ErrInternal
+	}
+	res := &protocol.SubscribeResult{}
+	if s.positioned {
+		res.Positioned = true
+		res.Recoverable = recoverable
+		res.Epoch = c.g.reader.Epoch(s.ch)
+		res.Offset = live
+	}
+	if !req.Recover || !recoverable {
+		return res, live, nil
+	}
+
+	res.WasRecovering = true
+	rec, err := c.g.reader.Recover(ctx, s.ch, req.Epoch, req.Offset, live, c.g.cfg.RecoveryLimit)
+	if err != nil {
+		// Storage trouble is temporary: the SDK retries the subscription
+		// and recovers then, rather than losing its position now.
+		c.log.Error("recovery read", "channel", s.ch.Name(), "err", err)
+		c.g.hub.Unsubscribe(s.ch.Name(), s)
+		return nil, 0, protocol.ErrInternal
+	}
+	if !rec.Recovered {
+		if rec.Reason == history.ReasonTrimmed || rec.Reason == history.ReasonUnknown {
+			// Maybe the stream was recreated since its epoch was read: the
+			// reply must carry the current one.
+			if _, err := c.g.reader.RefreshEpochs(ctx); err == nil && c.g.reader.Epoch(s.ch) != res.Epoch {
+				res.Epoch = c.g.reader.Epoch(s.ch)
+				c.g.hub.RequestReconcile("epoch_changed")
+			}
+		}
+		c.log.Info("not recovered", "channel", s.ch.Name(), "user", c.user(), "reason", rec.Reason,
+			"client_offset", req.Offset, "top", live)
+		if req.Flag&protocol.SubFlagRejectUnrecovered != 0 {
+			c.g.metrics.Recoveries.WithLabelValues("rejected").Inc()
+			c.g.hub.Unsubscribe(s.ch.Name(), s)
+			return nil, 0, protocol.ErrUnrecoverablePosition
+		}
+		c.g.metrics.Recoveries.WithLabelValues("not_recovered").Inc()
+		return res, live, nil
+	}
+	c.g.metrics.Recoveries.WithLabelValues("recovered").Inc()
+	res.Recovered = true
+	res.Publications = publications(rec.Msgs)
+	// As Centrifugo: the reply carries the client's own offset, and the SDK
+	// advances it with the publications.
+	res.Offset = req.Offset
+	return res, max(live, req.Offset), nil
+}
+
+// publications converts stored messages for a reply.
+func publications(msgs []*history.Msg) []*protocol.Publication {
+	out := make([]*protocol.Publication, len(msgs))
+	for i, m := range msgs {
+		out[i] = publication.FromNATS(m.Data, m.Header, m.Sequence)
+	}
+	return out
+}

@@ -1,0 +1,159 @@
+package history
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"github.com/pulseplatform/pulse/pkg/channel"
+)
+
+// Why a recovery failed, for logs and metrics.
+const (
+	ReasonEpoch   = "epoch"   // the stream was recreated: old offsets mean nothing
+	ReasonTrimmed = "trimmed" // the message at the client's offset is gone
+	ReasonLimit   = "limit"   // more missed messages than the recovery limit
+	ReasonUnknown = "unknown" // the client's offset is not on this channel
+)
+
+// Recovery is the outcome of a recovery read.
+type Recovery struct {
+	Msgs      []*Msg // after the client's offset up to the live position, oldest first
+	Recovered bool
+	Reason    string // when not recovered
+	Shared    bool   // the read was shared with other clients recovering alike
+}
+
+// Recover reads what a client at (epoch, after) missed up to upTo, the
+// position from which the live path takes over. It is all or nothing
+// (DESIGN §3): recovered only when the epoch matches, the message at after is
+// still stored on the channel (so nothing after it was trimmed; history is
+// trimmed oldest first) and the gap holds at most limit messages.
+func (r *Reader) Recover(ctx context.Context, ch channel.Channel, epoch string, after, upTo uint64, limit int) (Recovery, error) {
+	start := time.Now()
+	defer func() { r.metrics.RecoveryLatency.Observe(time.Since(start).Seconds()) }()
+	if epoch != r.Epoch(ch) {
+		return Recovery{Reason: ReasonEpoch}, nil
+	}
+	if after == 0 {
+		// From the very beginning: provable only if the stream never lost a
+		// message.
+		intact, err := r.Intact(ctx, ch)
+		if err != nil {
+			return Recovery{}, err
+		}
+		if !intact {
+			return Recovery{Reason: ReasonTrimmed}, nil
+		}
+	}
+	if after >= upTo {
+		// The client is at or ahead of our live position (it was served by a
+		// gateway that saw newer messages): nothing to replay, but its offset
+		// must be real.
+		if after == 0 {
+			return Recovery{Recovered: true}, nil
+		}
+		ok, err := r.Has(ctx, ch, after)
+		if err != nil {
+			return Recovery{}, err
+		}
+		if !ok {
+			return Recovery{Reason: ReasonUnknown}, nil
+		}
+		return Recovery{Recovered: true}, nil
+	}
+	key := flightKey{subject: ch.Subject(), after: after, upTo: upTo, max: limit}
+	msgs, more, shared, err := r.flight.do(ctx, key, func() ([]*Msg, bool, error) {
+		return r.readAfter(ctx, ch, after, upTo, limit)
+	})
+	if errors.Is(err, errAnchorGone) {
+		return Recovery{Reason: ReasonTrimmed, Shared: shared}, nil
+	}
+	if err != nil {
+		return Recovery{}, err
+	}
+	if more {
+		return Recovery{Reason: ReasonLimit, Shared: shared}, nil
+	}
+	return Recovery{Msgs: msgs, Recovered: true, Shared: shared}, nil
+}
+
+var errAnchorGone = errors.New("message at the recovery offset is gone")
+
+// readAfter reads from after (inclusive, which must still exist unless it
+// is 0) to upTo, returning what follows after; one stream read.
+func (r *Reader) readAfter(ctx context.Context, ch channel.Channel, after, upTo uint64, limit int) (msgs []*Msg, more bool, err error) {
+	defer r.observe("recover", time.Now())
+	anchored := after == 0
+	_, err = r.forward(ctx, ch, after, upTo, limit+2, func(m *Msg) bool {
+		if !anchored {
+			if m.Sequence != after {
+				return false
+			}
+			anchored = true
+			return true
+		}
+		if len(msgs) == limit {
+			more = true
+			return false
+		}
+		msgs = append(msgs, m)
+		return true
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if !anchored {
+		return nil, false, errAnchorGone
+	}
+	return msgs, more, nil
+}
+
+// ErrGapLost means a live gap cannot be filled: the messages are no longer
+// stored, or there are too many of them.
+var ErrGapLost = errors.New("missed messages are no longer stored")
+
+// Backfill reads the messages of ch after `after` up to upTo for the live
+// path, which missed them. It fails with ErrGapLost unless it can prove the
+// range complete: the message at after (if any) is still stored, and at most
+// max messages follow.
+func (r *Reader) Backfill(ctx context.Context, ch channel.Channel, after, upTo uint64, max int) ([]*Msg, error) {
+	msgs, more, err := r.readAfter(ctx, ch, after, upTo, max)
+	switch {
+	case errors.Is(err, errAnchorGone), err == nil && more:
+		return nil, ErrGapLost
+	case err != nil:
+		return nil, err
+	}
+	return msgs, nil
+}
+
+// Tops returns the newest offset of each channel (all in one stream) with
+// one read per batch of subjects; channels with no message are left out.
+func (r *Reader) Tops(ctx context.Context, stream string, subjects []string) (map[string]uint64, error) {
+	defer r.observe("tops", time.Now())
+	out := make(map[string]uint64, len(subjects))
+	const per = 256
+	for i := 0; i < len(subjects); i += per {
+		batch := subjects[i:min(i+per, len(subjects))]
+		it, err := jetstreamext.GetLastMsgsFor(ctx, r.js, stream, batch)
+		if err != nil {
+			return out, fmt.Errorf("tops of %s: %w", stream, err)
+		}
+		for m, err := range it {
+			if errors.Is(err, jetstreamext.ErrNoMessages) {
+				break
+			}
+			if err != nil {
+				return out, fmt.Errorf("tops of %s: %w", stream, err)
+			}
+			if m.Sequence > out[m.Subject] {
+				out[m.Subject] = m.Sequence
+			}
+		}
+	}
+	return out, nil
+}
