@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/pulseplatform/pulse/pkg/channel"
 	"github.com/pulseplatform/pulse/pkg/envflag"
 	"github.com/pulseplatform/pulse/pkg/gateway"
 )
@@ -45,6 +46,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var origins, logLevel, logFormat string
+	forceRecovery := "tenant,admin,system"
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "HTTP and WebSocket listen address")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server or cluster URL(s), comma separated; empty starts an embedded JetStream server")
 	fs.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen, "embedded NATS server's client address (workers and the nats CLI connect here)")
@@ -65,6 +67,12 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.Float64Var(&cfg.Limits.CommandRate, "command-rate", cfg.Limits.CommandRate, "commands per second per connection (bursts of twice that); over it: error 111")
 	fs.IntVar(&cfg.Limits.QueueSize, "client-queue-size", cfg.Limits.QueueSize, "bytes queued for one connection before it is disconnected as slow (3008)")
 	fs.IntVar(&cfg.Limits.MaxConnections, "max-connections", 0, "connections per gateway (0: unlimited); over it: disconnect 3504")
+	fs.StringVar(&forceRecovery, "force-recovery", forceRecovery, "namespaces whose subscriptions are always recoverable (comma list of tenant, admin, system; empty: only when the client asks)")
+	fs.IntVar(&cfg.RecoveryLimit, "recovery-limit", cfg.RecoveryLimit, "most missed publications replayed when a client recovers; more: recovered=false")
+	fs.IntVar(&cfg.HistoryLimit, "history-limit", cfg.HistoryLimit, "most publications in one history reply")
+	fs.IntVar(&cfg.SearchScanCap, "search-scan-cap", cfg.SearchScanCap, "most stored messages one history search examines (the reply says when it stopped there)")
+	fs.IntVar(&cfg.SearchLimit, "search-limit", cfg.SearchLimit, "most matches in one history search page")
+	fs.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", cfg.ReconcileInterval, "how often channels are checked against their streams for live copies that never came")
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", cfg.PingInterval, "server ping period")
 	fs.DurationVar(&cfg.PongTimeout, "pong-timeout", cfg.PongTimeout, "time a client has to answer a ping before 3012")
 	fs.DurationVar(&cfg.ExpiryGrace, "token-expiry-grace", cfg.ExpiryGrace, "time after a token's exp to refresh it before 3005 / unsubscribe 2501")
@@ -88,6 +96,16 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	for _, o := range strings.Split(origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			cfg.AllowedOrigins = append(cfg.AllowedOrigins, o)
+		}
+	}
+	cfg.ForceRecovery = map[channel.Namespace]bool{}
+	for _, ns := range strings.Split(forceRecovery, ",") {
+		switch ns = strings.TrimSpace(ns); channel.Namespace(ns) {
+		case "":
+		case channel.Tenant, channel.Admin, channel.System:
+			cfg.ForceRecovery[channel.Namespace(ns)] = true
+		default:
+			return cfg, fmt.Errorf("-force-recovery: unknown namespace %q (want tenant, admin or system)", ns)
 		}
 	}
 	var level slog.Level

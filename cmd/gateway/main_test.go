@@ -44,6 +44,8 @@ func TestParseConfigErrorsNameTheFlag(t *testing.T) {
 		{append([]string{"-log-level", "loud"}, secret...), "-log-level"},
 		{append([]string{"-stream-replicas", "9"}, secret...), "-stream-replicas"},
 		{append([]string{"extra"}, secret...), "unexpected arguments"},
+		{append([]string{"-force-recovery", "tenant,chat"}, secret...), "-force-recovery"},
+		{append([]string{"-recovery-limit", "0"}, secret...), "-recovery-limit"},
 	} {
 		_, err := parseConfig(tc.args, none, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

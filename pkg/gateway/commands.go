@@ -246,7 +246,15 @@ func (c *client) subscribe(ctx context.Context, id uint32, req *protocol.Subscri
 		return bad, nil
 	}
 	c.mu.Lock()
-	_, already := c.subs[ch.Name()]
+	existing, already := c.subs[ch.Name()]
+	c.mu.Unlock()
+	if already && existing.dead.Load() {
+		// Told to resubscribe (2500) and doing so before the old
+		// subscription was dropped in the background.
+		c.dropSubscription(existing)
+		already = false
+	}
+	c.mu.Lock()
 	n := len(c.subs)
 	claims := c.claims
 	c.mu.Unlock()

@@ -27,12 +27,14 @@ const testAPIKey = "test-api-key"
 // env is a real gateway in process: embedded JetStream, real HTTP server,
 // real WebSockets.
 type env struct {
-	t   *testing.T
-	g   *Gateway
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	srv *httptest.Server
-	ws  string // WebSocket URL
+	t    *testing.T
+	g    *Gateway
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	srv  *httptest.Server
+	ws   string // WebSocket URL
+	ns   *natsembed.Server
+	stop func() // shuts this gateway down (idempotent)
 }
 
 func testLogger() *slog.Logger {
@@ -46,6 +48,15 @@ func testLogger() *slog.Logger {
 func newEnv(t *testing.T, mod func(*Config)) *env {
 	t.Helper()
 	ns := natsembed.RunForTest(t)
+	e := startGateway(t, ns, mod)
+	e.ns = ns
+	return e
+}
+
+// startGateway starts one more gateway, with its own NATS connection, on
+// the JetStream server ns: a replica, or a restarted process.
+func startGateway(t *testing.T, ns *natsembed.Server, mod func(*Config)) *env {
+	t.Helper()
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -73,17 +84,22 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(func() {
+	e := &env{t: t, g: g, nc: nc, srv: srv, ns: ns}
+	e.stop = func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
 		_ = g.Shutdown(sctx)
 		srv.Close()
-	})
+		nc.Close()
+	}
+	t.Cleanup(e.stop)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, g: g, nc: nc, js: js, srv: srv, ws: "ws" + strings.TrimPrefix(srv.URL, "http") + "/connection/websocket"}
+	e.js = js
+	e.ws = "ws" + strings.TrimPrefix(srv.URL, "http") + "/connection/websocket"
+	return e
 }
 
 // token mints an HS256 token with the test secret, valid for an hour unless

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,11 +94,8 @@ func New(ctx context.Context, cfg Config, nc *nats.Conn, verifier *auth.Verifier
 		return nil, err
 	}
 	g.hub = hub.New(nc, g.reader, m, cfg.Logger)
-	// A new stream leader may have missed re-publishing a few messages.
-	if _, err := nc.Subscribe("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.*", func(*nats.Msg) {
-		g.hub.RequestReconcile("leader_elected")
-	}); err != nil {
-		return nil, fmt.Errorf("subscribe to leader advisories: %w", err)
+	if _, err := nc.Subscribe("$JS.EVENT.ADVISORY.STREAM.*.*", g.onStreamAdvisory); err != nil {
+		return nil, fmt.Errorf("subscribe to stream advisories: %w", err)
 	}
 	hubCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	g.stopHub, g.hubDone = stop, make(chan struct{})
@@ -106,6 +104,23 @@ func New(ctx context.Context, cfg Config, nc *nats.Conn, verifier *auth.Verifier
 		g.hub.Run(hubCtx, cfg.ReconcileInterval, time.Second)
 	}()
 	return g, nil
+}
+
+// onStreamAdvisory reacts to JetStream's stream events: a new leader may
+// have missed re-publishing a few messages, and a recreated stream restarts
+// its offsets under a new epoch.
+func (g *Gateway) onStreamAdvisory(m *nats.Msg) {
+	tokens := strings.Split(m.Subject, ".")
+	if len(tokens) != 6 || !slices.Contains(channel.Streams(), tokens[5]) {
+		return
+	}
+	switch tokens[4] {
+	case "LEADER_ELECTED":
+		g.hub.RequestReconcile("leader_elected")
+	case "CREATED", "DELETED":
+		g.reader.InvalidateEpochs()
+		g.hub.RequestReconcile("stream_recreated")
+	}
 }
 
 // NATSReconnected must be called when the NATS connection comes back: live

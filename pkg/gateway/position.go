@@ -46,13 +46,11 @@ func (c *client) attach(ctx context.Context, s *subscription, req *protocol.Subs
 		return nil, 0, protocol.ErrInternal
 	}
 	if !rec.Recovered {
-		if rec.Reason == history.ReasonTrimmed || rec.Reason == history.ReasonUnknown {
-			// Maybe the stream was recreated since its epoch was read: the
-			// reply must carry the current one.
-			if _, err := c.g.reader.RefreshEpochs(ctx); err == nil && c.g.reader.Epoch(s.ch) != res.Epoch {
-				res.Epoch = c.g.reader.Epoch(s.ch)
-				c.g.hub.RequestReconcile("epoch_changed")
-			}
+		if e := c.g.reader.Epoch(s.ch); e != res.Epoch {
+			// The recovery read found the stream recreated: the reply must
+			// carry the new epoch, and live positions must be reset.
+			res.Epoch = e
+			c.g.hub.RequestReconcile("epoch_changed")
 		}
 		c.log.Info("not recovered", "channel", s.ch.Name(), "user", c.user(), "reason", rec.Reason,
 			"client_offset", req.Offset, "top", live)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/centrifugal/centrifuge-go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/pulseplatform/pulse/pkg/auth"
 )
@@ -292,7 +293,7 @@ func TestSDKSubscriptionToken(t *testing.T) {
 
 func TestSDKSlowClientIsCutOffFastClientGetsEverything(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *Config) { c.Limits.QueueSize = 512 << 10 })
+	e := newEnv(t, func(c *Config) { c.Limits.QueueSize = 2 << 20 })
 	fast := e.connect(e.token(acme("fast")))
 	// The slow client's socket gets a small fixed receive buffer, so a stalled
 	// reader pushes back on the gateway quickly, as a frozen tab on a poor
@@ -324,8 +325,11 @@ func TestSDKSlowClientIsCutOffFastClientGetsEverything(t *testing.T) {
 	_ = ss.Subscribe()
 	<-ss.subscribed
 
-	const n, batch = 1500, 25
-	payload := `{"pad":"` + strings.Repeat("x", 8000) + `"}`
+	// Large publications, so the kernel buffers the slow client must drain
+	// before it reaches the close frame hold few of them (the close handshake
+	// has a deadline).
+	const n, batch = 300, 10
+	payload := `{"pad":"` + strings.Repeat("x", 60000) + `"}`
 	for i := 0; i < n; i += batch {
 		for j := 0; j < batch; j++ {
 			if _, err := e.js.PublishAsync("tenants.acme.metrics", []byte(payload)); err != nil {
@@ -338,6 +342,19 @@ func TestSDKSlowClientIsCutOffFastClientGetsEverything(t *testing.T) {
 			t.Fatal("publishes not acknowledged")
 		}
 	}
+	// Once the gateway has given up on the slow client, let it read again:
+	// it drains what its socket holds and then finds the close frame.
+	<-blocked
+	deadline := time.Now().Add(30 * time.Second)
+	for testutil.ToFloat64(e.g.metrics.SlowDisconnects) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("gateway never cut the slow client off")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	waitClose(t, slow, 3008, 30*time.Second)
+
 	var last uint64
 	for i := 0; i < n; i++ {
 		p := waitPub(t, fs, 20*time.Second)
@@ -351,9 +368,6 @@ func TestSDKSlowClientIsCutOffFastClientGetsEverything(t *testing.T) {
 		t.Fatalf("fast client lost its connection with %d", code)
 	default:
 	}
-	<-blocked
-	close(release)
-	waitClose(t, slow, 3008, 30*time.Second)
 }
 
 func TestSDKShutdownSendsReconnectableShutdown(t *testing.T) {

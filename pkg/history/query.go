@@ -31,7 +31,11 @@ type Page struct {
 // or the newest. limit 0 returns only the position.
 func (r *Reader) History(ctx context.Context, ch channel.Channel, limit int, since *uint64, sinceEpoch string, reverse bool) (Page, error) {
 	defer r.observe("history", time.Now())
-	p := Page{Epoch: r.Epoch(ch)}
+	epoch, err := r.freshEpoch(ctx, ch)
+	if err != nil {
+		return Page{}, err
+	}
+	p := Page{Epoch: epoch}
 	if since != nil && sinceEpoch != "" && sinceEpoch != p.Epoch {
 		return p, ErrEpochMismatch
 	}

@@ -36,8 +36,10 @@ type Reader struct {
 	js      jetstream.JetStream
 	metrics *metrics.Metrics
 
-	mu     sync.Mutex
-	epochs map[string]string // stream → epoch
+	mu          sync.Mutex
+	epochs      map[string]string // stream → epoch
+	refreshedAt time.Time         // zero: stale, reload before trusting
+	refreshMu   sync.Mutex        // one reload at a time
 
 	flight flightGroup // coalesces identical range reads
 }
@@ -65,9 +67,47 @@ func (r *Reader) StreamEpoch(stream string) string {
 	return r.epochs[stream]
 }
 
+// EpochMaxAge is how long a read epoch is trusted for decisions that
+// depend on it (recovery, history since a position). Stream create and
+// delete advisories invalidate it sooner.
+const EpochMaxAge = time.Second
+
+// InvalidateEpochs makes the next decision reload the epochs, e.g. on a
+// stream created or deleted advisory.
+func (r *Reader) InvalidateEpochs() {
+	r.mu.Lock()
+	r.refreshedAt = time.Time{}
+	r.mu.Unlock()
+}
+
+// freshEpoch is ch's epoch, reloaded first if older than EpochMaxAge: a
+// recreated stream reuses offsets, and a stale epoch would let an old
+// position "recover" from the new stream's messages.
+func (r *Reader) freshEpoch(ctx context.Context, ch channel.Channel) (string, error) {
+	r.mu.Lock()
+	fresh := time.Since(r.refreshedAt) < EpochMaxAge
+	r.mu.Unlock()
+	if !fresh {
+		r.refreshMu.Lock()
+		r.mu.Lock()
+		fresh = time.Since(r.refreshedAt) < EpochMaxAge // someone else just did it
+		r.mu.Unlock()
+		var err error
+		if !fresh {
+			_, err = r.RefreshEpochs(ctx)
+		}
+		r.refreshMu.Unlock()
+		if err != nil {
+			return "", err
+		}
+	}
+	return r.Epoch(ch), nil
+}
+
 // RefreshEpochs reloads every stream's epoch and returns the streams whose
 // epoch changed (recreated since last seen).
 func (r *Reader) RefreshEpochs(ctx context.Context) ([]string, error) {
+	start := time.Now()
 	var changed []string
 	for _, name := range channel.Streams() {
 		s, err := r.js.Stream(ctx, name)
@@ -83,6 +123,9 @@ func (r *Reader) RefreshEpochs(ctx context.Context) ([]string, error) {
 			changed = append(changed, name)
 		}
 	}
+	r.mu.Lock()
+	r.refreshedAt = start
+	r.mu.Unlock()
 	return changed, nil
 }
 

@@ -35,7 +35,11 @@ type Recovery struct {
 func (r *Reader) Recover(ctx context.Context, ch channel.Channel, epoch string, after, upTo uint64, limit int) (Recovery, error) {
 	start := time.Now()
 	defer func() { r.metrics.RecoveryLatency.Observe(time.Since(start).Seconds()) }()
-	if epoch != r.Epoch(ch) {
+	current, err := r.freshEpoch(ctx, ch)
+	if err != nil {
+		return Recovery{}, err
+	}
+	if epoch != current {
 		return Recovery{Reason: ReasonEpoch}, nil
 	}
 	if after == 0 {

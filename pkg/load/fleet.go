@@ -130,12 +130,15 @@ func (f *fleet) ramp(ctx context.Context) ([]time.Duration, error) {
 	}
 	interval := time.Duration(float64(time.Second) / f.cfg.RampRate)
 	next := time.Now()
+	pace := time.NewTimer(0)
+	defer pace.Stop()
 	for i := range n {
 		// Pace by schedule rather than by sleeping interval after each
 		// spawn, so the rate holds when a spawn itself takes time.
 		if wait := time.Until(next); wait > 0 {
+			pace.Reset(wait)
 			select {
-			case <-time.After(wait):
+			case <-pace.C:
 			case <-ctx.Done():
 				return nil, f.aborted(ctx, "ramp")
 			}
@@ -186,7 +189,7 @@ func (f *fleet) run(ctx context.Context, i int, sem <-chan struct{}, results cha
 	<-sem
 	if err == nil && !f.track(ws) {
 		ws.CloseNow()
-		err, phase = errors.New("closing"), "connect"
+		err, phase = errClosing, "subscribe"
 	}
 	if err != nil {
 		f.failed.Add(1)
@@ -232,8 +235,12 @@ func (f *fleet) handshake(ctx context.Context, i int) (*websocket.Conn, string, 
 	return ws, "", nil
 }
 
-// errBadFrame is a server frame the tool cannot read.
-var errBadFrame = errors.New("unreadable frame from server")
+var (
+	// errBadFrame is a server frame the tool cannot read.
+	errBadFrame = errors.New("unreadable frame from server")
+	// errClosing is a handshake that finished after the close phase began.
+	errClosing = errors.New("run is closing")
+)
 
 // call sends cmd and reads until its reply, answering pings meanwhile. An
 // error reply is returned as its *protocol.Error.

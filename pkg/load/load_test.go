@@ -169,3 +169,14 @@ go_memstats_heap_inuse_bytes 1.2345e+08
 		t.Fatalf("missing metric: %v", err)
 	}
 }
+
+func TestBaselineWarnings(t *testing.T) {
+	t.Parallel()
+	if w := baselineWarnings(ServerMetrics{HeapInuse: 3 << 20}); len(w) != 0 {
+		t.Errorf("fresh gateway: warnings %q", w)
+	}
+	w := baselineWarnings(ServerMetrics{Connections: 12, HeapInuse: 200 << 20})
+	if len(w) != 2 || !strings.Contains(w[0], "12 connections") || !strings.Contains(w[1], "restart") {
+		t.Errorf("warm gateway with clients: warnings %q", w)
+	}
+}
