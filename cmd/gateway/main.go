@@ -47,6 +47,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.SetOutput(stderr)
 	var origins, logLevel, logFormat string
 	forceRecovery := "tenant,admin,system"
+	presenceChannels := strings.Join(cfg.PresenceChannels, ",")
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "HTTP and WebSocket listen address")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server or cluster URL(s), comma separated; empty starts an embedded JetStream server")
 	fs.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen, "embedded NATS server's client address (workers and the nats CLI connect here)")
@@ -73,6 +74,10 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.IntVar(&cfg.SearchScanCap, "search-scan-cap", cfg.SearchScanCap, "most stored messages one history search examines (the reply says when it stopped there)")
 	fs.IntVar(&cfg.SearchLimit, "search-limit", cfg.SearchLimit, "most matches in one history search page")
 	fs.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", cfg.ReconcileInterval, "how often channels are checked against their streams for live copies that never came")
+	fs.StringVar(&presenceChannels, "presence-channels", presenceChannels, "channel patterns with presence, comma separated (\"*\" matches one part)")
+	fs.BoolVar(&cfg.PresenceJoinLeave, "presence-join-leave", cfg.PresenceJoinLeave, "send join/leave pushes to every subscriber of a presence channel (false: only to those that ask)")
+	fs.DurationVar(&cfg.PresenceTTL, "presence-ttl", cfg.PresenceTTL, "a dead gateway's presence entries vanish within this (entries are rewritten every third of it)")
+	fs.IntVar(&cfg.PresenceReplyLimit, "presence-reply-limit", cfg.PresenceReplyLimit, "most members in one presence reply (more: error 106; /api/presence pages with a cursor)")
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", cfg.PingInterval, "server ping period")
 	fs.DurationVar(&cfg.PongTimeout, "pong-timeout", cfg.PongTimeout, "time a client has to answer a ping before 3012")
 	fs.DurationVar(&cfg.ExpiryGrace, "token-expiry-grace", cfg.ExpiryGrace, "time after a token's exp to refresh it before 3005 / unsubscribe 2501")
@@ -96,6 +101,12 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	for _, o := range strings.Split(origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			cfg.AllowedOrigins = append(cfg.AllowedOrigins, o)
+		}
+	}
+	cfg.PresenceChannels = nil
+	for _, p := range strings.Split(presenceChannels, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			cfg.PresenceChannels = append(cfg.PresenceChannels, p)
 		}
 	}
 	cfg.ForceRecovery = map[channel.Namespace]bool{}

@@ -46,6 +46,8 @@ func TestParseConfigErrorsNameTheFlag(t *testing.T) {
 		{append([]string{"extra"}, secret...), "unexpected arguments"},
 		{append([]string{"-force-recovery", "tenant,chat"}, secret...), "-force-recovery"},
 		{append([]string{"-recovery-limit", "0"}, secret...), "-recovery-limit"},
+		{append([]string{"-presence-channels", "tenant:*:pres.ence"}, secret...), "-presence-channels"},
+		{append([]string{"-presence-ttl", "1s"}, secret...), "-presence-ttl"},
 	} {
 		_, err := parseConfig(tc.args, none, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

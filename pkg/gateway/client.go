@@ -290,12 +290,11 @@ func (c *client) cleanup() {
 	connected := c.connected
 	c.connected = false
 	c.mu.Unlock()
-	for name, s := range subs {
+	for _, s := range subs {
 		if s.expTimer != nil {
 			s.expTimer.Stop()
 		}
-		c.g.hub.Unsubscribe(name, s)
-		c.g.metrics.Subscriptions.Dec()
+		c.detach(s)
 	}
 	if connected {
 		c.g.metrics.Connections.Dec()

@@ -65,10 +65,10 @@ func (c *client) handle(cmd *protocol.Command) *protocol.Disconnect {
 		reply = c.history(ctx, cmd.ID, cmd.History)
 	case cmd.Presence != nil:
 		method = "presence"
-		reply = c.notAvailable(cmd.ID, cmd.Presence.Channel, "presence")
+		reply = c.presence(ctx, cmd.ID, cmd.Presence.Channel)
 	case cmd.PresenceStats != nil:
 		method = "presence_stats"
-		reply = c.notAvailable(cmd.ID, cmd.PresenceStats.Channel, "presence")
+		reply = c.presenceStats(ctx, cmd.ID, cmd.PresenceStats.Channel)
 	case cmd.RPC != nil:
 		method = "rpc"
 		reply = &protocol.Reply{ID: cmd.ID, Error: protocol.ErrMethodNotFound.WithMessage("Pulse has no RPC methods")}
@@ -281,6 +281,7 @@ func (c *client) subscribe(ctx context.Context, id uint32, req *protocol.Subscri
 		}
 		s.expiresAt = sc.ExpiresAt
 		s.viaToken = true
+		s.chanInfo = sc.Info
 	} else if !claims.CanSubscribe(ch) {
 		c.refuse("permission_denied", ch.Name(), "subscribe")
 		return &protocol.Reply{ID: id, Error: protocol.ErrPermissionDenied}, nil
@@ -328,8 +329,7 @@ func (c *client) armSubExpiry(s *subscription) {
 			return
 		}
 		c.refuse("subscription_expired", name, "no sub_refresh within grace")
-		c.g.hub.Unsubscribe(name, s)
-		c.g.metrics.Subscriptions.Dec()
+		c.detach(s)
 		c.reply(&protocol.Reply{Push: &protocol.Push{Channel: name,
 			Unsubscribe: &protocol.UnsubscribePush{Code: protocol.UnsubscribeExpired, Reason: "subscription expired"}}})
 	})
@@ -346,8 +346,7 @@ func (c *client) unsubscribe(id uint32, req *protocol.UnsubscribeRequest) *proto
 	}
 	c.mu.Unlock()
 	if ok {
-		c.g.hub.Unsubscribe(req.Channel, s)
-		c.g.metrics.Subscriptions.Dec()
+		c.detach(s)
 	}
 	return &protocol.Reply{ID: id, Unsubscribe: &protocol.Empty{}}
 }
@@ -440,21 +439,4 @@ func (c *client) subRefresh(ctx context.Context, id uint32, req *protocol.SubRef
 		s.expTimer.Stop()
 	}
 	return &protocol.Reply{ID: id, SubRefresh: res}, nil
-}
-
-// notAvailable answers commands whose capability is not built yet, after the
-// same channel checks a real answer would make.
-func (c *client) notAvailable(id uint32, name, what string) *protocol.Reply {
-	ch, bad := c.parseChannel(id, name)
-	if bad != nil {
-		return bad
-	}
-	c.mu.Lock()
-	claims := c.claims
-	c.mu.Unlock()
-	if !claims.CanSubscribe(ch) {
-		c.refuse("permission_denied", ch.Name(), what)
-		return &protocol.Reply{ID: id, Error: protocol.ErrPermissionDenied}
-	}
-	return &protocol.Reply{ID: id, Error: protocol.ErrNotAvailable.WithMessage(what + " is not enabled on this gateway")}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/pulseplatform/pulse/pkg/channel"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -42,6 +43,11 @@ type Config struct {
 	SearchLimit       int           // most matches in one search page
 	ReconcileInterval time.Duration // how often idle channels are checked against their streams
 
+	PresenceChannels   []string      // channel patterns with presence ("*" matches one part)
+	PresenceJoinLeave  bool          // join/leave pushes to every subscriber of a presence channel
+	PresenceTTL        time.Duration // a gateway's entries vanish this long after it dies
+	PresenceReplyLimit int           // most members in one presence reply / API page
+
 	PingInterval    time.Duration // server ping period (v2 empty-object ping)
 	PongTimeout     time.Duration // how long a client has to answer a ping
 	ExpiryGrace     time.Duration // time after token exp to refresh before 3005 / 2501
@@ -77,20 +83,24 @@ func Defaults() Config {
 			CommandRate:          100,
 			QueueSize:            1 << 20,
 		},
-		ForceRecovery:     map[channel.Namespace]bool{channel.Tenant: true, channel.Admin: true, channel.System: true},
-		RecoveryLimit:     300,
-		HistoryLimit:      300,
-		SearchScanCap:     10000,
-		SearchLimit:       200,
-		ReconcileInterval: 30 * time.Second,
-		PingInterval:      25 * time.Second,
-		PongTimeout:       8 * time.Second,
-		ExpiryGrace:       25 * time.Second,
-		StaleTimeout:      10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		ShutdownTimeout:   20 * time.Second,
-		NodeName:          "pulse",
-		Version:           "dev",
+		ForceRecovery:      map[channel.Namespace]bool{channel.Tenant: true, channel.Admin: true, channel.System: true},
+		RecoveryLimit:      300,
+		HistoryLimit:       300,
+		SearchScanCap:      10000,
+		SearchLimit:        200,
+		ReconcileInterval:  30 * time.Second,
+		PresenceChannels:   []string{"tenant:*:presence"},
+		PresenceJoinLeave:  true,
+		PresenceTTL:        30 * time.Second,
+		PresenceReplyLimit: 10000,
+		PingInterval:       25 * time.Second,
+		PongTimeout:        8 * time.Second,
+		ExpiryGrace:        25 * time.Second,
+		StaleTimeout:       10 * time.Second,
+		WriteTimeout:       10 * time.Second,
+		ShutdownTimeout:    20 * time.Second,
+		NodeName:           "pulse",
+		Version:            "dev",
 	}
 }
 
@@ -127,6 +137,17 @@ func (c *Config) Validate() error {
 	if c.ReconcileInterval < time.Second {
 		errs = append(errs, errors.New("-reconcile-interval must be at least 1s"))
 	}
+	if c.PresenceTTL < 3*time.Second {
+		errs = append(errs, errors.New("-presence-ttl must be at least 3s"))
+	}
+	if c.PresenceReplyLimit < 1 {
+		errs = append(errs, errors.New("-presence-reply-limit must be at least 1"))
+	}
+	for _, p := range c.PresenceChannels {
+		if !validPattern(p) {
+			errs = append(errs, fmt.Errorf("-presence-channels: %q is not a channel pattern like tenant:*:presence", p))
+		}
+	}
 	if c.PingInterval < time.Second {
 		errs = append(errs, errors.New("-ping-interval must be at least 1s"))
 	}
@@ -149,4 +170,11 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("-jwt-hmac-secret must be at least 32 bytes"))
 	}
 	return errors.Join(errs...)
+}
+
+// validPattern reports whether p is a channel name in which some parts may
+// be "*".
+func validPattern(p string) bool {
+	_, err := channel.Parse(strings.ReplaceAll(p, "*", "x"))
+	return err == nil && !strings.Contains(strings.ReplaceAll(p, ":*", ""), "*")
 }

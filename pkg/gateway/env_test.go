@@ -195,6 +195,8 @@ type sdkSub struct {
 	errs         chan error
 	unsubscribed chan centrifuge.UnsubscribedEvent
 	pubs         chan centrifuge.PublicationEvent
+	joins        chan centrifuge.JoinEvent
+	leaves       chan centrifuge.LeaveEvent
 }
 
 func (e *env) newSub(c *sdkClient, ch string, cfg centrifuge.SubscriptionConfig) *sdkSub {
@@ -209,7 +211,11 @@ func (e *env) newSub(c *sdkClient, ch string, cfg centrifuge.SubscriptionConfig)
 		errs:         make(chan error, 16),
 		unsubscribed: make(chan centrifuge.UnsubscribedEvent, 16),
 		pubs:         make(chan centrifuge.PublicationEvent, 4096),
+		joins:        make(chan centrifuge.JoinEvent, 64),
+		leaves:       make(chan centrifuge.LeaveEvent, 64),
 	}
+	sub.OnJoin(func(ev centrifuge.JoinEvent) { s.joins <- ev })
+	sub.OnLeave(func(ev centrifuge.LeaveEvent) { s.leaves <- ev })
 	sub.OnSubscribed(func(ev centrifuge.SubscribedEvent) { s.subscribed <- ev })
 	sub.OnError(func(ev centrifuge.SubscriptionErrorEvent) { s.errs <- ev.Error })
 	sub.OnUnsubscribed(func(ev centrifuge.UnsubscribedEvent) { s.unsubscribed <- ev })

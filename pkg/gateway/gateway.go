@@ -30,6 +30,7 @@ import (
 	"github.com/pulseplatform/pulse/pkg/history"
 	"github.com/pulseplatform/pulse/pkg/hub"
 	"github.com/pulseplatform/pulse/pkg/metrics"
+	"github.com/pulseplatform/pulse/pkg/presence"
 	"github.com/pulseplatform/pulse/pkg/protocol"
 	"github.com/pulseplatform/pulse/pkg/publication"
 	"github.com/pulseplatform/pulse/streams"
@@ -48,6 +49,7 @@ type Gateway struct {
 	nodeID   string
 	started  time.Time
 	reader   *history.Reader
+	presence *presence.Manager
 	stopHub  context.CancelFunc
 	hubDone  chan struct{}
 
@@ -97,11 +99,22 @@ func New(ctx context.Context, cfg Config, nc *nats.Conn, verifier *auth.Verifier
 	if _, err := nc.Subscribe("$JS.EVENT.ADVISORY.STREAM.*.*", g.onStreamAdvisory); err != nil {
 		return nil, fmt.Errorf("subscribe to stream advisories: %w", err)
 	}
+	g.presence, err = presence.New(ctx, js, presence.Config{
+		Bucket: "PULSE_PRESENCE", TTL: cfg.PresenceTTL, Replicas: cfg.StreamReplicas,
+		Node: g.nodeID, Logger: cfg.Logger, Metrics: m,
+	}, g.onPresence)
+	if err != nil {
+		return nil, err
+	}
 	hubCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	g.stopHub, g.hubDone = stop, make(chan struct{})
 	go func() {
 		defer close(g.hubDone)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); g.presence.Run(hubCtx) }()
 		g.hub.Run(hubCtx, cfg.ReconcileInterval, time.Second)
+		wg.Wait()
 	}()
 	return g, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/pulseplatform/pulse/pkg/history"
+	"github.com/pulseplatform/pulse/pkg/presence"
 	"github.com/pulseplatform/pulse/pkg/protocol"
 	"github.com/pulseplatform/pulse/pkg/publication"
 )
@@ -17,6 +18,32 @@ func (c *client) attach(ctx context.Context, s *subscription, req *protocol.Subs
 	if req == nil {
 		req = &protocol.SubscribeRequest{}
 	}
+	res, floor, perr := c.attachLive(ctx, s, req)
+	if perr != nil || !c.g.presenceEnabled(s.ch) {
+		return res, floor, perr
+	}
+	s.joinLeave = req.JoinLeave || c.g.cfg.PresenceJoinLeave
+	if err := c.g.presence.Acquire(s.ch); err != nil {
+		c.log.Error("presence watch", "channel", s.ch.Name(), "err", err)
+		c.g.hub.Unsubscribe(s.ch.Name(), s)
+		return nil, 0, protocol.ErrInternal
+	}
+	s.presence = true
+	c.mu.Lock()
+	m := &presence.Member{Client: c.id, User: c.claims.Subject, ConnInfo: c.claims.Info, ChanInfo: s.chanInfo}
+	c.mu.Unlock()
+	if err := c.g.presence.Join(ctx, s.ch, m); err != nil {
+		c.log.Error("presence join", "channel", s.ch.Name(), "err", err)
+		s.presence = false
+		c.g.presence.Release(s.ch)
+		c.g.hub.Unsubscribe(s.ch.Name(), s)
+		return nil, 0, protocol.ErrInternal
+	}
+	return res, floor, nil
+}
+
+// attachLive joins the live fan-out and recovers; see attach.
+func (c *client) attachLive(ctx context.Context, s *subscription, req *protocol.SubscribeRequest) (*protocol.SubscribeResult, uint64, *protocol.Error) {
 	recoverable := req.Recoverable || c.g.cfg.ForceRecovery[s.ch.Namespace()]
 	s.positioned = recoverable || req.Positioned
 

@@ -181,7 +181,7 @@ func TestRawErrorsKeepConnection(t *testing.T) {
 		{`{"id":2,"rpc":{"method":"x","data":{}}}`, 104},
 		{`{"id":3,"history":{"channel":"tenant:acme:deployments"}}`, 0},
 		{`{"id":4,"history":{"channel":"tenant:globex:deployments"}}`, 103},
-		{`{"id":5,"presence":{"channel":"tenant:acme:presence"}}`, 108},
+		{`{"id":5,"presence":{"channel":"tenant:acme:deployments"}}`, 108},
 		{`{"id":6,"presence_stats":{"channel":"nope"}}`, 102},
 		{`{"id":7,"subscribe":{"channel":"system:health"}}`, 0},
 		{`{"id":8,"subscribe":{"channel":"system:health"}}`, 105},

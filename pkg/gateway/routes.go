@@ -22,6 +22,8 @@ func (g *Gateway) Handler() http.Handler {
 		r.Post("/publish", g.apiPublish)
 		r.Post("/broadcast", g.apiBroadcast)
 		r.Post("/history", g.apiHistory)
+		r.Post("/presence", g.apiPresence)
+		r.Post("/presence_stats", g.apiPresenceStats)
 		r.Post("/info", g.apiInfo)
 	})
 

@@ -330,6 +330,10 @@ func TestSDKSlowClientIsCutOffFastClientGetsEverything(t *testing.T) {
 	// has a deadline).
 	const n, batch = 300, 10
 	payload := `{"pad":"` + strings.Repeat("x", 60000) + `"}`
+	// The fast client reads each batch before the next is published, so it
+	// is never more than a batch behind; the slow one falls further behind
+	// with every batch.
+	var last uint64
 	for i := 0; i < n; i += batch {
 		for j := 0; j < batch; j++ {
 			if _, err := e.js.PublishAsync("tenants.acme.metrics", []byte(payload)); err != nil {
@@ -340,6 +344,13 @@ func TestSDKSlowClientIsCutOffFastClientGetsEverything(t *testing.T) {
 		case <-e.js.PublishAsyncComplete():
 		case <-time.After(10 * time.Second):
 			t.Fatal("publishes not acknowledged")
+		}
+		for j := 0; j < batch; j++ {
+			p := waitPub(t, fs, 20*time.Second)
+			if p.Offset <= last {
+				t.Fatalf("fast client: offset %d after %d", p.Offset, last)
+			}
+			last = p.Offset
 		}
 	}
 	// Once the gateway has given up on the slow client, let it read again:
@@ -354,15 +365,6 @@ func TestSDKSlowClientIsCutOffFastClientGetsEverything(t *testing.T) {
 	}
 	close(release)
 	waitClose(t, slow, 3008, 30*time.Second)
-
-	var last uint64
-	for i := 0; i < n; i++ {
-		p := waitPub(t, fs, 20*time.Second)
-		if p.Offset <= last {
-			t.Fatalf("fast client: offset %d after %d", p.Offset, last)
-		}
-		last = p.Offset
-	}
 	select {
 	case code := <-fast.closes:
 		t.Fatalf("fast client lost its connection with %d", code)

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+	"encoding/json"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,8 +19,11 @@ type subscription struct {
 	c          *client
 	ch         channel.Channel
 	serverSide bool
-	positioned bool      // the client tracks its position: gaps must be reported
-	viaToken   bool      // granted by a subscription token, not the default rules
+	positioned bool // the client tracks its position: gaps must be reported
+	viaToken   bool // granted by a subscription token, not the default rules
+	presence   bool // counted in the channel's presence (joined)
+	joinLeave  bool // gets join/leave pushes
+	chanInfo   json.RawMessage
 	expiresAt  time.Time // from a subscription token; zero = never
 	expTimer   *time.Timer
 
@@ -35,6 +40,7 @@ type subscription struct {
 type heldFrame struct {
 	offset uint64
 	frame  []byte
+	push   bool // join/leave: not a publication, never skipped by offset
 }
 
 func newSubscription(c *client, ch channel.Channel) *subscription {
@@ -51,7 +57,7 @@ func (s *subscription) Deliver(offset uint64, frame []byte) {
 	if s.held.Load() {
 		s.mu.Lock()
 		if s.held.Load() {
-			s.buf = append(s.buf, heldFrame{offset, frame})
+			s.buf = append(s.buf, heldFrame{offset: offset, frame: frame})
 			s.bufBytes += len(frame)
 			over := s.bufBytes > s.c.g.cfg.Limits.QueueSize
 			s.mu.Unlock()
@@ -67,6 +73,23 @@ func (s *subscription) Deliver(offset uint64, frame []byte) {
 	}
 }
 
+// Push implements hub.Subscriber: join and leave pushes.
+func (s *subscription) Push(frame []byte) {
+	if !s.joinLeave || s.dead.Load() {
+		return
+	}
+	if s.held.Load() {
+		s.mu.Lock()
+		if s.held.Load() {
+			s.buf = append(s.buf, heldFrame{frame: frame, push: true})
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+	}
+	s.c.enqueue(frame)
+}
+
 // release queues the subscribe reply (if any), then what was held back,
 // and lets live publications through.
 func (s *subscription) release(reply []byte, floor uint64) {
@@ -77,7 +100,7 @@ func (s *subscription) release(reply []byte, floor uint64) {
 		s.c.enqueueReply(reply)
 	}
 	for _, h := range s.buf {
-		if h.offset > floor {
+		if h.push || h.offset > floor {
 			s.c.enqueue(h.frame)
 		}
 	}
@@ -115,7 +138,21 @@ func (c *client) dropSubscription(s *subscription) {
 	}
 	c.mu.Unlock()
 	if ok && cur == s {
-		c.g.hub.Unsubscribe(name, s)
-		c.g.metrics.Subscriptions.Dec()
+		c.detach(s)
+	}
+}
+
+// detach undoes a subscription already removed from c.subs: it leaves the
+// channel's fan-out and presence.
+func (c *client) detach(s *subscription) {
+	c.g.hub.Unsubscribe(s.ch.Name(), s)
+	c.g.metrics.Subscriptions.Dec()
+	if s.presence {
+		c.g.presence.Release(s.ch)
+		ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+		defer cancel()
+		if err := c.g.presence.Leave(ctx, s.ch, c.id); err != nil {
+			c.log.Warn("presence leave", "channel", s.ch.Name(), "err", err)
+		}
 	}
 }

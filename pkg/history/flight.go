@@ -29,28 +29,30 @@ type flightCall struct {
 
 // do returns fn's result for key, running fn only if no identical call is in
 // flight. shared reports whether the result came from another caller's read.
+// fn runs on its own: every caller, the first included, stops waiting when
+// its ctx ends, and the read goes on for the others.
 func (g *flightGroup) do(ctx context.Context, key flightKey, fn func() ([]*Msg, bool, error)) (msgs []*Msg, more, shared bool, err error) {
 	g.mu.Lock()
 	if g.calls == nil {
 		g.calls = make(map[flightKey]*flightCall)
 	}
-	if c, ok := g.calls[key]; ok {
-		g.mu.Unlock()
-		select {
-		case <-c.done:
-			return c.msgs, c.more, true, c.err
-		case <-ctx.Done():
-			return nil, false, true, ctx.Err()
-		}
+	c, shared := g.calls[key]
+	if !shared {
+		c = &flightCall{done: make(chan struct{})}
+		g.calls[key] = c
+		go func() {
+			c.msgs, c.more, c.err = fn()
+			g.mu.Lock()
+			delete(g.calls, key)
+			g.mu.Unlock()
+			close(c.done)
+		}()
 	}
-	c := &flightCall{done: make(chan struct{})}
-	g.calls[key] = c
 	g.mu.Unlock()
-
-	c.msgs, c.more, c.err = fn()
-	g.mu.Lock()
-	delete(g.calls, key)
-	g.mu.Unlock()
-	close(c.done)
-	return c.msgs, c.more, false, c.err
+	select {
+	case <-c.done:
+		return c.msgs, c.more, shared, c.err
+	case <-ctx.Done():
+		return nil, false, shared, ctx.Err()
+	}
 }

@@ -8,8 +8,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/synadia-io/orbit.go/jetstreamext"
-
 	"github.com/pulseplatform/pulse/pkg/channel"
 )
 
@@ -65,7 +63,7 @@ func (r *Reader) History(ctx context.Context, ch channel.Channel, limit int, sin
 	if since != nil {
 		hi = *since - 1
 	}
-	err = r.backward(ctx, ch, 1, hi, func(m *Msg) bool {
+	_, err = r.backward(ctx, ch, 1, hi, limit, func(m *Msg) bool {
 		p.Msgs = append(p.Msgs, m)
 		return len(p.Msgs) < limit
 	})
@@ -73,39 +71,88 @@ func (r *Reader) History(ctx context.Context, ch channel.Channel, limit int, sin
 }
 
 // backward calls fn for the messages of ch with lo ≤ offset ≤ hi, newest
-// first, until fn returns false. It reads forward in windows of offsets that
-// grow from the top down, so a few recent messages cost one small read.
-func (r *Reader) backward(ctx context.Context, ch channel.Channel, lo, hi uint64, fn func(*Msg) bool) error {
+// first, until fn returns false; done reports that none is left below the
+// last one passed to fn. It reads forward in windows of offsets that grow
+// from the top down, so a few recent messages cost one small read. Each
+// window's message count is asked for first (a one-message read), so a
+// window is read with a batch that fits it, and with budget > 0 it is
+// shrunk towards the top until it fits what is left of the budget: at most
+// about budget messages are read in all.
+func (r *Reader) backward(ctx context.Context, ch channel.Channel, lo, hi uint64, budget int, fn func(*Msg) bool) (done bool, err error) {
 	if lo == 0 {
 		lo = 1
 	}
+	if hi < lo {
+		return true, nil
+	}
+	total, err := r.countFrom(ctx, ch, lo)
+	if err != nil {
+		return false, err
+	}
+	above, err := r.countFrom(ctx, ch, hi+1) // messages above hi
+	if err != nil {
+		return false, err
+	}
+	left := int64(total) - int64(above) // messages in [lo, hi]
+	read := 0
 	span := uint64(64)
-	for hi >= lo {
+	for left > 0 && hi >= lo {
+		if budget > 0 && read >= budget {
+			return false, nil
+		}
 		start := lo
 		if hi-lo+1 > span {
 			start = hi - span + 1
 		}
-		var win []*Msg
-		if _, err := r.forward(ctx, ch, start, hi, maxBatch, func(m *Msg) bool {
-			win = append(win, m)
-			return true
-		}); err != nil {
-			return err
+		var inWin int64
+		for {
+			if start == lo {
+				inWin = left
+			} else {
+				n, err := r.countFrom(ctx, ch, start)
+				if err != nil {
+					return false, err
+				}
+				inWin = int64(n) - int64(above)
+			}
+			if budget <= 0 || inWin <= int64(budget-read) || start == hi {
+				break
+			}
+			// Shrink to what the budget covers at this window's density,
+			// and by at least half.
+			span := (hi - start + 1) * uint64(budget-read) / uint64(inWin)
+			next := hi - max(span, 1) + 1
+			if next <= start {
+				next = start + (hi-start+1)/2
+			}
+			start = next
 		}
-		for i := len(win) - 1; i >= 0; i-- {
-			if !fn(win[i]) {
-				return nil
+		if inWin > 0 {
+			var win []*Msg
+			if _, err := r.forward(ctx, ch, start, hi, int(inWin), func(m *Msg) bool {
+				win = append(win, m)
+				return true
+			}); err != nil {
+				return false, err
+			}
+			read += len(win)
+			above += uint64(len(win))
+			left -= int64(len(win))
+			for i := len(win) - 1; i >= 0; i-- {
+				if !fn(win[i]) {
+					return i == 0 && left <= 0, nil
+				}
 			}
 		}
 		if start == lo {
-			return nil
+			break
 		}
 		hi = start - 1
 		if span < 1<<30 {
 			span *= 4
 		}
 	}
-	return nil
+	return true, nil
 }
 
 // SearchQuery asks for matching publications of one channel, newest first.
@@ -164,9 +211,8 @@ func (r *Reader) Search(ctx context.Context, ch channel.Channel, q SearchQuery) 
 	}
 	needle := bytes.ToLower([]byte(q.Text))
 	var lowest uint64
-	err = r.backward(ctx, ch, lo, hi, func(m *Msg) bool {
+	done, err := r.backward(ctx, ch, lo, hi, q.ScanCap, func(m *Msg) bool {
 		if res.Scanned == q.ScanCap {
-			res.CapHit = true
 			return false
 		}
 		res.Scanned++
@@ -183,11 +229,10 @@ func (r *Reader) Search(ctx context.Context, ch channel.Channel, q SearchQuery) 
 	if err != nil {
 		return res, err
 	}
-	switch {
-	case res.CapHit:
+	if !done {
+		// More below: the next page starts under the last message examined.
 		res.NextBefore = lowest
-	case len(res.Msgs) == q.Limit && lowest > lo:
-		res.NextBefore = lowest
+		res.CapHit = len(res.Msgs) < q.Limit
 	}
 	return res, nil
 }
@@ -204,43 +249,34 @@ func containsFold(data, lowerNeedle []byte) bool {
 // firstFromTime is the offset of the first message of ch stored at or after
 // t, 0 if none.
 func (r *Reader) firstFromTime(ctx context.Context, ch channel.Channel, t time.Time) (uint64, error) {
-	it, err := jetstreamext.GetBatch(ctx, r.js, ch.Stream(), 1,
-		jetstreamext.GetBatchStartTime(t), jetstreamext.GetBatchSubject(ch.Subject()))
-	if err != nil {
+	var first uint64
+	err := r.direct(ctx, ch.Stream(), directRequest{StartTime: &t, NextBySubj: ch.Subject(), Batch: 1}, func(m *Msg) bool {
+		if m.Subject == ch.Subject() {
+			first = m.Sequence
+		}
+		return false
+	})
+	if err != nil && !errors.Is(err, errNoMessages) {
 		return 0, fmt.Errorf("read %s from %s: %w", ch, t.Format(time.RFC3339), err)
 	}
-	for m, err := range it {
-		if errors.Is(err, jetstreamext.ErrNoMessages) {
-			return 0, nil
-		}
-		if err != nil {
-			return 0, fmt.Errorf("read %s from %s: %w", ch, t.Format(time.RFC3339), err)
-		}
-		if m.Subject == ch.Subject() {
-			return m.Sequence, nil
-		}
-	}
-	return 0, nil
+	return first, nil
 }
 
 // lastUpToTime is the offset of the last message of ch stored at or before
 // t, 0 if none.
 func (r *Reader) lastUpToTime(ctx context.Context, ch channel.Channel, t time.Time) (uint64, error) {
-	it, err := jetstreamext.GetLastMsgsFor(ctx, r.js, ch.Stream(), []string{ch.Subject()}, jetstreamext.GetLastMsgsUpToTime(t))
-	if err != nil {
-		return 0, fmt.Errorf("read %s up to %s: %w", ch, t.Format(time.RFC3339), err)
-	}
+	// The server's up_to_time excludes messages stored at exactly t; one
+	// nanosecond later includes them.
+	upTo := t.Add(time.Nanosecond)
 	var last uint64
-	for m, err := range it {
-		if errors.Is(err, jetstreamext.ErrNoMessages) {
-			return 0, nil
+	err := r.direct(ctx, ch.Stream(), directRequest{MultiLastFor: []string{ch.Subject()}, UpToTime: &upTo}, func(m *Msg) bool {
+		if m.Subject == ch.Subject() {
+			last = max(last, m.Sequence)
 		}
-		if err != nil {
-			return 0, fmt.Errorf("read %s up to %s: %w", ch, t.Format(time.RFC3339), err)
-		}
-		if m.Subject == ch.Subject() && m.Sequence > last {
-			last = m.Sequence
-		}
+		return true
+	})
+	if err != nil && !errors.Is(err, errNoMessages) {
+		return 0, fmt.Errorf("read %s up to %s: %w", ch, t.Format(time.RFC3339), err)
 	}
 	return last, nil
 }

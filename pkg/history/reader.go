@@ -18,15 +18,19 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/pulseplatform/pulse/pkg/channel"
 	"github.com/pulseplatform/pulse/pkg/metrics"
 	"github.com/pulseplatform/pulse/streams"
 )
 
-// maxBatch is the most messages asked for in one direct get.
-const maxBatch = 1000
+// maxBatch is the most messages asked for in one direct get, and
+// maxBatchBytes the most bytes: a larger reply could make the server cut
+// the gateway's connection as a slow consumer.
+const (
+	maxBatch      = 1000
+	maxBatchBytes = 1 << 20
+)
 
 // Msg is one stored message of a channel.
 type Msg = jetstream.RawStreamMsg
@@ -138,76 +142,94 @@ func (r *Reader) observe(kind string, start time.Time) {
 // Top is the offset of the newest stored message of ch, 0 if none.
 func (r *Reader) Top(ctx context.Context, ch channel.Channel) (uint64, error) {
 	defer r.observe("top", time.Now())
-	it, err := jetstreamext.GetLastMsgsFor(ctx, r.js, ch.Stream(), []string{ch.Subject()})
-	if err != nil {
-		return 0, fmt.Errorf("top of %s: %w", ch, err)
-	}
 	var top uint64
-	for m, err := range it {
-		if errors.Is(err, jetstreamext.ErrNoMessages) {
-			return 0, nil
+	err := r.direct(ctx, ch.Stream(), directRequest{MultiLastFor: []string{ch.Subject()}}, func(m *Msg) bool {
+		if m.Subject == ch.Subject() {
+			top = max(top, m.Sequence)
 		}
-		if err != nil {
-			return 0, fmt.Errorf("top of %s: %w", ch, err)
-		}
-		if m.Subject == ch.Subject() && m.Sequence > top {
-			top = m.Sequence
-		}
+		return true
+	})
+	if err != nil && !errors.Is(err, errNoMessages) {
+		return 0, fmt.Errorf("top of %s: %w", ch, err)
 	}
 	return top, nil
 }
 
 // forward reads messages of ch with offset ≥ from, oldest first, calling fn
 // for each until fn returns false, the messages end, or upTo (if not 0) is
-// passed. pending, from the first reply, is how many messages of ch exist at
-// or after from.
+// passed, reading at most batch messages in all (0: no bound). pending,
+// from the first reply, is how many messages of ch exist at or after from.
+//
+// A read is complete or an error: each reply says how many matching
+// messages remain after it (Nats-Num-Pending), so a batch cut short by the
+// byte limit is continued, and one cut short by a deadline or a lost
+// connection fails instead of passing for the end of the channel.
 func (r *Reader) forward(ctx context.Context, ch channel.Channel, from, upTo uint64, batch int, fn func(*Msg) bool) (pending uint64, err error) {
 	if from == 0 {
 		from = 1
 	}
-	if batch <= 0 || batch > maxBatch {
-		batch = maxBatch
-	}
 	first := true
+	read := 0
 	for {
-		it, err := jetstreamext.GetBatch(ctx, r.js, ch.Stream(), batch,
-			jetstreamext.GetBatchSeq(from), jetstreamext.GetBatchSubject(ch.Subject()))
-		if err != nil {
-			return pending, fmt.Errorf("read %s from %d: %w", ch, from, err)
+		// batch bounds the whole read (0: none), so the server never sends
+		// more than the caller can use.
+		size := maxBatch
+		if batch > 0 {
+			if read >= batch {
+				return pending, nil
+			}
+			size = min(size, batch-read)
 		}
 		n := 0
-		for m, err := range it {
-			if errors.Is(err, jetstreamext.ErrNoMessages) {
-				return pending, nil
-			}
-			if err != nil {
-				return pending, fmt.Errorf("read %s from %d: %w", ch, from, err)
-			}
-			if m.Subject != ch.Subject() {
-				// Cannot happen with next_by_subj on a literal subject; if a
-				// server ever did it, never hand another channel's data out.
-				return pending, fmt.Errorf("read %s: got a message of %s", ch, m.Subject)
-			}
-			if first {
-				first = false
-				if np, err := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64); err == nil {
+		left := uint64(0)
+		stop := false
+		var ferr error
+		err := r.direct(ctx, ch.Stream(), directRequest{Seq: from, NextBySubj: ch.Subject(), Batch: size, MaxBytes: maxBatchBytes},
+			func(m *Msg) bool {
+				if m.Subject != ch.Subject() {
+					// Cannot happen with next_by_subj on a literal subject; if
+					// a server ever did it, never hand another channel's data out.
+					ferr = fmt.Errorf("read %s: got a message of %s", ch, m.Subject)
+					return false
+				}
+				np, perr := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+				if perr != nil {
+					ferr = fmt.Errorf("read %s: reply without Nats-Num-Pending", ch)
+					return false
+				}
+				left = np
+				if first {
+					first = false
 					pending = np + 1
 				}
-			}
-			n++
-			if upTo != 0 && m.Sequence > upTo {
-				return pending, nil
-			}
-			if !fn(m) {
-				return pending, nil
-			}
-			from = m.Sequence + 1
-		}
-		if n < batch {
+				n++
+				read++
+				if upTo != 0 && m.Sequence > upTo || !fn(m) {
+					stop = true
+					return false
+				}
+				from = m.Sequence + 1
+				return true
+			})
+		switch {
+		case ferr != nil:
+			return pending, ferr
+		case errors.Is(err, errNoMessages):
+			return pending, nil
+		case err != nil:
+			return pending, fmt.Errorf("read %s from %d: %w", ch, from, err)
+		case stop:
+			return pending, nil
+		case n == 0:
+			return pending, fmt.Errorf("read %s from %d: %w", ch, from, errIncomplete)
+		case left == 0 || (upTo != 0 && from > upTo):
 			return pending, nil
 		}
 	}
 }
+
+// errIncomplete means a batch ended before any message or end marker.
+var errIncomplete = errors.New("the reply ended without messages or an end marker")
 
 // Range returns the messages of ch with after < offset ≤ upTo (upTo 0: no
 // bound), oldest first, at most max of them; more reports that there were
@@ -245,4 +267,9 @@ func (r *Reader) Intact(ctx context.Context, ch channel.Channel) (bool, error) {
 	}
 	st := s.CachedInfo().State
 	return st.FirstSeq <= 1 && st.NumDeleted == 0, nil
+}
+
+// countFrom is how many messages of ch have an offset ≥ seq: one small read.
+func (r *Reader) countFrom(ctx context.Context, ch channel.Channel, seq uint64) (uint64, error) {
+	return r.forward(ctx, ch, seq, 0, 1, func(*Msg) bool { return false })
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/synadia-io/orbit.go/jetstreamext"
-
 	"github.com/pulseplatform/pulse/pkg/channel"
 )
 
@@ -71,10 +69,18 @@ func (r *Reader) Recover(ctx context.Context, ch channel.Channel, epoch string, 
 	}
 	key := flightKey{subject: ch.Subject(), after: after, upTo: upTo, max: limit}
 	msgs, more, shared, err := r.flight.do(ctx, key, func() ([]*Msg, bool, error) {
-		return r.readAfter(ctx, ch, after, upTo, limit)
+		// The read serves every client waiting on it: the first one leaving
+		// must not cancel it for the others.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedReadTimeout)
+		defer cancel()
+		return r.readAfter(rctx, ch, after, upTo, limit)
 	})
 	if errors.Is(err, errAnchorGone) {
-		return Recovery{Reason: ReasonTrimmed, Shared: shared}, nil
+		reason, err := r.whyGone(ctx, ch, after)
+		if err != nil {
+			return Recovery{}, err
+		}
+		return Recovery{Reason: reason, Shared: shared}, nil
 	}
 	if err != nil {
 		return Recovery{}, err
@@ -85,7 +91,26 @@ func (r *Reader) Recover(ctx context.Context, ch channel.Channel, epoch string, 
 	return Recovery{Msgs: msgs, Recovered: true, Shared: shared}, nil
 }
 
+// sharedReadTimeout bounds a recovery read shared by several clients.
+const sharedReadTimeout = 10 * time.Second
+
 var errAnchorGone = errors.New("message at the recovery offset is gone")
+
+// whyGone tells a trimmed offset from one that never was this channel's:
+// the stream still holding that offset under another subject.
+func (r *Reader) whyGone(ctx context.Context, ch channel.Channel, offset uint64) (string, error) {
+	reason := ReasonTrimmed
+	err := r.direct(ctx, ch.Stream(), directRequest{Seq: offset, Batch: 1}, func(m *Msg) bool {
+		if m.Sequence == offset && m.Subject != ch.Subject() {
+			reason = ReasonUnknown
+		}
+		return false
+	})
+	if err != nil && !errors.Is(err, errNoMessages) {
+		return "", fmt.Errorf("read %s at %d: %w", ch.Stream(), offset, err)
+	}
+	return reason, nil
+}
 
 // readAfter reads from after (inclusive, which must still exist unless it
 // is 0) to upTo, returning what follows after; one stream read.
@@ -143,20 +168,12 @@ func (r *Reader) Tops(ctx context.Context, stream string, subjects []string) (ma
 	const per = 256
 	for i := 0; i < len(subjects); i += per {
 		batch := subjects[i:min(i+per, len(subjects))]
-		it, err := jetstreamext.GetLastMsgsFor(ctx, r.js, stream, batch)
-		if err != nil {
+		err := r.direct(ctx, stream, directRequest{MultiLastFor: batch}, func(m *Msg) bool {
+			out[m.Subject] = max(out[m.Subject], m.Sequence)
+			return true
+		})
+		if err != nil && !errors.Is(err, errNoMessages) {
 			return out, fmt.Errorf("tops of %s: %w", stream, err)
-		}
-		for m, err := range it {
-			if errors.Is(err, jetstreamext.ErrNoMessages) {
-				break
-			}
-			if err != nil {
-				return out, fmt.Errorf("tops of %s: %w", stream, err)
-			}
-			if m.Sequence > out[m.Subject] {
-				out[m.Subject] = m.Sequence
-			}
 		}
 	}
 	return out, nil

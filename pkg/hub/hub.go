@@ -36,6 +36,9 @@ type Subscriber interface {
 	// Deliver enqueues a publication frame at offset. It must not block; a
 	// subscriber that cannot keep up disconnects itself.
 	Deliver(offset uint64, frame []byte)
+	// Push enqueues a frame that is not a publication (join, leave). It
+	// must not block.
+	Push(frame []byte)
 	// InsufficientState tells the subscriber that messages of its channel
 	// were lost and cannot be read back: a positioned subscriber must
 	// resubscribe with recovery (unsubscribe push 2500).
@@ -221,6 +224,27 @@ func (h *Hub) release(name string, e *entry) {
 			h.log.Warn("drop live subscription", "channel", name, "err", err)
 		}
 		h.metrics.Channels.Dec()
+	}
+}
+
+// Push hands frame to every local subscriber of the channel, if any.
+func (h *Hub) Push(name string, frame []byte) {
+	sh := h.shard(name)
+	sh.mu.Lock()
+	e, ok := sh.channels[name]
+	sh.mu.Unlock()
+	if !ok {
+		return
+	}
+	select {
+	case <-e.ready:
+	default:
+		return // nobody attached yet
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range e.subs {
+		s.Push(frame)
 	}
 }
 

@@ -32,6 +32,8 @@ func newSink() *sink { return &sink{got: make(chan struct{}, 1024)} }
 
 func (s *sink) InsufficientState() {}
 
+func (s *sink) Push([]byte) {}
+
 func (s *sink) Deliver(_ uint64, f []byte) {
 	s.mu.Lock()
 	s.frames = append(s.frames, f)
@@ -200,6 +202,8 @@ type queueSink struct {
 }
 
 func (s *queueSink) InsufficientState() {}
+
+func (s *queueSink) Push([]byte) {}
 
 func (s *queueSink) Deliver(_ uint64, f []byte) {
 	s.mu.Lock()

@@ -33,6 +33,10 @@ type Metrics struct {
 	Reconciles         *prometheus.CounterVec // trigger
 	HistoryReads       *prometheus.CounterVec // kind
 	HistoryReadLatency *prometheus.HistogramVec
+	PresenceEntries    prometheus.Gauge
+	PresenceJoins      prometheus.Counter
+	PresenceLeaves     prometheus.Counter
+	PresenceWrites     prometheus.Counter
 }
 
 // New creates the collectors and registers them with reg.
@@ -74,9 +78,18 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Reads from the streams by kind (top, range, recover, history, search)."}, []string{"kind"}),
 		HistoryReadLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "pulse_history_read_seconds",
 			Help: "Latency of reads from the streams by kind.", Buckets: prometheus.ExponentialBuckets(0.0002, 2.5, 12)}, []string{"kind"}),
+		PresenceEntries: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pulse_presence_entries",
+			Help: "Presence keys this gateway keeps alive (one per subscription to a presence channel)."}),
+		PresenceJoins: prometheus.NewCounter(prometheus.CounterOpts{Name: "pulse_presence_joins_total",
+			Help: "Joins seen in channels this gateway watches."}),
+		PresenceLeaves: prometheus.NewCounter(prometheus.CounterOpts{Name: "pulse_presence_leaves_total",
+			Help: "Leaves (explicit or expired) seen in channels this gateway watches."}),
+		PresenceWrites: prometheus.NewCounter(prometheus.CounterOpts{Name: "pulse_presence_kv_writes_total",
+			Help: "Writes to the presence bucket: joins, leaves and refreshes."}),
 	}
 	reg.MustRegister(m.Connections, m.Subscriptions, m.Channels, m.Publications, m.DeliveryLatency, m.Refusals,
 		m.Disconnects, m.SlowDisconnects, m.Commands, m.NATSReconnects, m.LiveDropped, m.APIRequests,
-		m.Recoveries, m.RecoveryLatency, m.GapsBackfilled, m.GapsUnrecoverable, m.Reconciles, m.HistoryReads, m.HistoryReadLatency)
+		m.Recoveries, m.RecoveryLatency, m.GapsBackfilled, m.GapsUnrecoverable, m.Reconciles, m.HistoryReads, m.HistoryReadLatency,
+		m.PresenceEntries, m.PresenceJoins, m.PresenceLeaves, m.PresenceWrites)
 	return m
 }
