@@ -89,7 +89,7 @@ func Defaults() Config {
 		SearchScanCap:      10000,
 		SearchLimit:        200,
 		ReconcileInterval:  30 * time.Second,
-		PresenceChannels:   []string{"tenant:*:presence"},
+		PresenceChannels:   []string{"tenant:*:presence", "tenant:*:collaboration"},
 		PresenceJoinLeave:  true,
 		PresenceTTL:        30 * time.Second,
 		PresenceReplyLimit: 10000,

@@ -12,8 +12,10 @@ import (
 
 // DevToken is a ready-made identity for -dev.
 type DevToken struct {
-	Label string
-	Token string
+	Label  string `json:"label"`
+	User   string `json:"user"`
+	Tenant string `json:"tenant,omitempty"`
+	Token  string `json:"token"`
 }
 
 // devTokenTTL is long enough for a demo day; tokens are minted at each start.
@@ -29,6 +31,9 @@ func DevTokens(secret []byte) ([]DevToken, error) {
 		{"acme user (alice)", auth.TokenSpec{Subject: "alice", Tenant: "acme", Roles: []string{"member"},
 			Info:  map[string]string{"name": "Alice", "tenant": "acme"},
 			Allow: &auth.Grants{Publish: []string{"tenant:acme:collaboration"}}}},
+		{"acme user (anna)", auth.TokenSpec{Subject: "anna", Tenant: "acme", Roles: []string{"member"},
+			Info:  map[string]string{"name": "Anna", "tenant": "acme"},
+			Allow: &auth.Grants{Publish: []string{"tenant:acme:collaboration"}}}},
 		{"globex user (bob)", auth.TokenSpec{Subject: "bob", Tenant: "globex", Roles: []string{"member"},
 			Info:  map[string]string{"name": "Bob", "tenant": "globex"},
 			Allow: &auth.Grants{Publish: []string{"tenant:globex:collaboration"}}}},
@@ -42,7 +47,7 @@ func DevTokens(secret []byte) ([]DevToken, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dev token %s: %w", s.label, err)
 		}
-		out = append(out, DevToken{Label: s.label, Token: tok})
+		out = append(out, DevToken{Label: s.label, User: s.spec.Subject, Tenant: s.spec.Tenant, Token: tok})
 	}
 	return out, nil
 }

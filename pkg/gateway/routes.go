@@ -2,12 +2,15 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pulseplatform/pulse/pkg/portal"
 )
 
 // Handler is the whole HTTP surface of the gateway.
@@ -29,6 +32,13 @@ func (g *Gateway) Handler() http.Handler {
 
 	r.Get("/history/search", g.serveSearch)
 
+	if g.cfg.Dev {
+		// Demo identities for the portal's picker; only in -dev, where the
+		// secret is printed anyway.
+		r.Get("/dev/tokens", g.serveDevTokens)
+	}
+	r.Handle("/*", portal.Handler())
+
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -49,4 +59,15 @@ func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))
+}
+
+func (g *Gateway) serveDevTokens(w http.ResponseWriter, _ *http.Request) {
+	tokens, err := DevTokens([]byte(g.cfg.JWTHMACSecret))
+	if err != nil {
+		http.Error(w, "cannot mint demo tokens: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]any{"tokens": tokens})
 }
