@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,7 +58,26 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 // the JetStream server ns: a replica, or a restarted process.
 func startGateway(t *testing.T, ns *natsembed.Server, mod func(*Config)) *env {
 	t.Helper()
-	nc, err := nats.Connect(ns.ClientURL())
+	e := startGatewayAt(t, ns.ClientURL(), mod)
+	e.ns = ns
+	return e
+}
+
+// startGatewayAt starts a gateway on the NATS server(s) at url, with the
+// reconnect behaviour of production (cmd/gateway).
+func startGatewayAt(t *testing.T, url string, mod func(*Config), opts ...nats.Option) *env {
+	t.Helper()
+	var gw atomic.Pointer[Gateway]
+	opts = append([]nats.Option{
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(100 * time.Millisecond),
+		nats.ReconnectHandler(func(*nats.Conn) {
+			if g := gw.Load(); g != nil {
+				g.NATSReconnected()
+			}
+		}),
+	}, opts...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,8 +103,9 @@ func startGateway(t *testing.T, ns *natsembed.Server, mod func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	gw.Store(g)
 	srv := httptest.NewServer(g.Handler())
-	e := &env{t: t, g: g, nc: nc, srv: srv, ns: ns}
+	e := &env{t: t, g: g, nc: nc, srv: srv}
 	e.stop = func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()

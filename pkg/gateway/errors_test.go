@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/pulseplatform/pulse/pkg/channel"
@@ -24,3 +25,7 @@ func mustParse(t *testing.T, name string) channel.Channel {
 	}
 	return ch
 }
+
+func splitToken(tok string) []string { return strings.SplitN(tok, ".", 3) }
+
+func base64URLNoPad(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }

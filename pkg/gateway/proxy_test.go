@@ -20,12 +20,19 @@ type proxy struct {
 
 func newProxy(t *testing.T, backend *env) *proxy {
 	t.Helper()
+	p := newTCPProxy(t, "")
+	p.route(backend)
+	return p
+}
+
+// newTCPProxy forwards to host:port backend ("": refuse).
+func newTCPProxy(t *testing.T, backend string) *proxy {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{t: t, ln: ln, conns: map[net.Conn]struct{}{}}
-	p.route(backend)
+	p := &proxy{t: t, ln: ln, conns: map[net.Conn]struct{}{}, backend: backend}
 	t.Cleanup(func() { ln.Close(); p.dropAll() })
 	go p.serve()
 	return p
@@ -36,13 +43,22 @@ func (p *proxy) url() string { return "ws://" + p.ln.Addr().String() + "/connect
 
 // route sends new connections to e (nil: refuse them).
 func (p *proxy) route(e *env) {
+	addr := ""
+	if e != nil {
+		addr = strings.TrimPrefix(e.srv.URL, "http://")
+	}
+	p.routeAddr(addr)
+}
+
+// routeAddr sends new connections to host:port ("": refuse them).
+func (p *proxy) routeAddr(addr string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.backend = ""
-	if e != nil {
-		p.backend = strings.TrimPrefix(e.srv.URL, "http://")
-	}
+	p.backend = addr
 }
+
+// addr is the proxy's own host:port.
+func (p *proxy) addr() string { return p.ln.Addr().String() }
 
 // dropAll cuts every proxied connection, like a network failure.
 func (p *proxy) dropAll() {

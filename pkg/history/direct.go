@@ -36,8 +36,19 @@ var errNoMessages = errors.New("no messages")
 // connection twice (github.com/synadia-io/orbit.go/jetstreamext does that).
 func (r *Reader) direct(ctx context.Context, stream string, req directRequest, fn func(*Msg) bool) error {
 	nc := r.js.Conn()
+	if _, ok := ctx.Deadline(); !ok {
+		// A lost request or reply must not block forever; as nats.go's
+		// requests, fall back to the connection's timeout.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, nc.Opts.Timeout)
+		defer cancel()
+	}
 	inbox := nc.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
+	// The server sends at most Batch messages (one per multi_last subject)
+	// and an end marker: a channel that size, not SubscribeSync's 64k slots
+	// (512 KB allocated per read).
+	mch := make(chan *nats.Msg, max(req.Batch, len(req.MultiLastFor), 1)+2)
+	sub, err := nc.ChanSubscribe(inbox, mch)
 	if err != nil {
 		return fmt.Errorf("direct get %s: %w", stream, err)
 	}
@@ -50,9 +61,11 @@ func (r *Reader) direct(ctx context.Context, stream string, req directRequest, f
 		return fmt.Errorf("direct get %s: %w", stream, err)
 	}
 	for n := 0; ; n++ {
-		m, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			return fmt.Errorf("direct get %s: %w", stream, err)
+		var m *nats.Msg
+		select {
+		case m = <-mch:
+		case <-ctx.Done():
+			return fmt.Errorf("direct get %s: %w", stream, ctx.Err())
 		}
 		if len(m.Data) == 0 && m.Header != nil {
 			switch status := m.Header.Get("Status"); status {

@@ -49,7 +49,9 @@ func newEnv(tb testing.TB) *env {
 	return newEnvAt(tb, natsembed.RunForTest(tb).ClientURL())
 }
 
-func newEnvAt(tb testing.TB, url string) *env {
+// newEnvAt is newEnv on the server at url, with extra options for the
+// reader's connection.
+func newEnvAt(tb testing.TB, url string, readerOpts ...nats.Option) *env {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
@@ -65,7 +67,7 @@ func newEnvAt(tb testing.TB, url string) *env {
 	if _, err := streams.Ensure(ctx, e.js, 1); err != nil {
 		tb.Fatalf("streams: %v", err)
 	}
-	if e.rnc, err = nats.Connect(url, nats.SetCustomDialer(gatedDialer{e.gate})); err != nil {
+	if e.rnc, err = nats.Connect(url, append(readerOpts, nats.SetCustomDialer(gatedDialer{e.gate}))...); err != nil {
 		tb.Fatalf("connect reader: %v", err)
 	}
 	tb.Cleanup(e.rnc.Close)
@@ -132,9 +134,9 @@ func (e *env) publish(msgs ...pub) []uint64 {
 	return seqs
 }
 
-// fill publishes n messages on subject "acme <i>" style payloads, with one
-// to three messages of neighbouring subjects before each, and returns the
-// offsets of subject's messages.
+// fill publishes n messages on subject (payload(i) for the i-th), each after
+// one to three messages of neighbouring subjects, and returns the offsets
+// of subject's messages.
 func (e *env) fill(subject string, n int, payload func(i int) []byte) []uint64 {
 	e.tb.Helper()
 	var msgs []pub

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/pulseplatform/pulse/pkg/natsembed"
 )
 
 // Reads that do not complete: a slow link or server, a deadline, a batch
@@ -72,6 +75,33 @@ func TestReadsThatTimeOutAreErrors(t *testing.T) {
 					tc.name, got, err, context.DeadlineExceeded)
 			}
 		})
+	}
+}
+
+// A read whose caller set no deadline must still end when the server does
+// not answer (a request or reply lost around a reconnect: core NATS is at
+// most once), as nats.go's own requests do with the connection's timeout.
+// Otherwise the caller — a subscribe, a reconcile pass — waits forever.
+func TestReadWithoutDeadlineEndsWhenTheServerDoesNotAnswer(t *testing.T) {
+	t.Parallel()
+	e := newEnvAt(t, natsembed.RunForTest(t).ClientURL(), nats.Timeout(500*time.Millisecond))
+	ch := mustChannel(t, "tenant:acme:deployments")
+	e.fill(subjAcmeDeploy, 3, text("deploy"))
+	e.freshEpochs()
+	e.gate.shut()
+	defer e.gate.open()
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.r.Top(context.WithoutCancel(e.ctx), ch)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Top with no reply reported success")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Top without a deadline still waiting 5 s after its request went unanswered (connection timeout 500 ms)")
 	}
 }
 

@@ -3,6 +3,7 @@ package history
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -281,5 +282,36 @@ func TestStoredMessagesCrossTheWireOnce(t *testing.T) {
 	// The messages plus an end-of-batch marker or two.
 	if got := e.rnc.Stats().InMsgs - in; got > uint64(len(s))+4 {
 		t.Fatalf("reading %d messages received %d messages on the connection", len(s), got)
+	}
+}
+
+// A read's garbage should be about its messages. nats.go's SubscribeSync
+// allocates a 64k-slot channel (512 KB) per subscription, so a direct get
+// made on a fresh SubscribeSync costs half a megabyte before any message:
+// a history page that takes nine requests makes 4.5 MB of garbage.
+// ChanSubscribe with a channel sized to the batch (batch + the end marker;
+// the server sends no more) avoids it. Not parallel: it reads the process's
+// allocation counter, so nothing else may run meanwhile.
+func TestReadsAllocateAboutTheirMessages(t *testing.T) {
+	e := newEnv(t)
+	ch := mustChannel(t, "tenant:acme:deployments")
+	s := e.fill(subjAcmeDeploy, 20, text("deploy"))
+	e.freshEpochs()
+	const reads = 50
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range reads {
+		if top, err := e.r.Top(e.ctx, ch); err != nil || top != s[len(s)-1] {
+			t.Fatalf("Top = %d, %v", top, err)
+		}
+		if ok, err := e.r.Has(e.ctx, ch, s[3]); err != nil || !ok {
+			t.Fatalf("Has = %v, %v", ok, err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	// Client and embedded server together; a few KB per read is plenty.
+	if per := (after.TotalAlloc - before.TotalAlloc) / (2 * reads); per > 128<<10 {
+		t.Fatalf("one single-message read allocates %d KB", per>>10)
 	}
 }

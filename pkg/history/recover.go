@@ -29,7 +29,9 @@ type Recovery struct {
 // position from which the live path takes over. It is all or nothing
 // (DESIGN §3): recovered only when the epoch matches, the message at after is
 // still stored on the channel (so nothing after it was trimmed; history is
-// trimmed oldest first) and the gap holds at most limit messages.
+// trimmed oldest first) and the gap holds at most limit messages. upTo must
+// be an offset of the channel (or 0 for an empty one): a read is complete
+// only when it reaches it.
 func (r *Reader) Recover(ctx context.Context, ch channel.Channel, epoch string, after, upTo uint64, limit int) (Recovery, error) {
 	start := time.Now()
 	defer func() { r.metrics.RecoveryLatency.Observe(time.Since(start).Seconds()) }()
@@ -96,18 +98,20 @@ const sharedReadTimeout = 10 * time.Second
 
 var errAnchorGone = errors.New("message at the recovery offset is gone")
 
-// whyGone tells a trimmed offset from one that never was this channel's:
-// the stream still holding that offset under another subject.
+// whyGone tells a trimmed offset from one that never was this channel's
+// without reading outside the channel: history is trimmed oldest first, so
+// if the channel still stores a message older than offset, nothing of it
+// was trimmed at offset.
 func (r *Reader) whyGone(ctx context.Context, ch channel.Channel, offset uint64) (string, error) {
 	reason := ReasonTrimmed
-	err := r.direct(ctx, ch.Stream(), directRequest{Seq: offset, Batch: 1}, func(m *Msg) bool {
-		if m.Sequence == offset && m.Subject != ch.Subject() {
+	err := r.direct(ctx, ch.Stream(), directRequest{Seq: 1, NextBySubj: ch.Subject(), Batch: 1}, func(m *Msg) bool {
+		if m.Subject == ch.Subject() && m.Sequence < offset {
 			reason = ReasonUnknown
 		}
 		return false
 	})
 	if err != nil && !errors.Is(err, errNoMessages) {
-		return "", fmt.Errorf("read %s at %d: %w", ch.Stream(), offset, err)
+		return "", fmt.Errorf("read %s: %w", ch, err)
 	}
 	return reason, nil
 }
@@ -116,6 +120,37 @@ func (r *Reader) whyGone(ctx context.Context, ch channel.Channel, offset uint64)
 // is 0) to upTo, returning what follows after; one stream read.
 func (r *Reader) readAfter(ctx context.Context, ch channel.Channel, after, upTo uint64, limit int) (msgs []*Msg, more bool, err error) {
 	defer r.observe("recover", time.Now())
+	// upTo is the live position: an offset of this channel that the live
+	// path has seen, so a complete read ends on it. On a replicated stream a
+	// direct get may be answered by a follower that has not yet applied it:
+	// wait for the replica rather than hand out a read short at the end.
+	for attempt := 0; ; attempt++ {
+		msgs, more, err = r.readAfterOnce(ctx, ch, after, upTo, limit)
+		if err != nil || more || upTo <= after || (len(msgs) > 0 && msgs[len(msgs)-1].Sequence == upTo) {
+			return msgs, more, err
+		}
+		if attempt == replicaRetries {
+			return nil, false, fmt.Errorf("read %s up to %d: %w", ch, upTo, errReplicaBehind)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, fmt.Errorf("read %s up to %d: %w", ch, upTo, ctx.Err())
+		case <-time.After(replicaRetryWait):
+		}
+	}
+}
+
+// A replica that lags is waited for this many times, this long each.
+const (
+	replicaRetries   = 40
+	replicaRetryWait = 25 * time.Millisecond
+)
+
+// errReplicaBehind means every read came from a replica that has not yet
+// stored what the live path already delivered.
+var errReplicaBehind = errors.New("the stream replica answering reads is behind the live position")
+
+func (r *Reader) readAfterOnce(ctx context.Context, ch channel.Channel, after, upTo uint64, limit int) (msgs []*Msg, more bool, err error) {
 	anchored := after == 0
 	_, err = r.forward(ctx, ch, after, upTo, limit+2, func(m *Msg) bool {
 		if !anchored {
@@ -148,7 +183,7 @@ var ErrGapLost = errors.New("missed messages are no longer stored")
 // Backfill reads the messages of ch after `after` up to upTo for the live
 // path, which missed them. It fails with ErrGapLost unless it can prove the
 // range complete: the message at after (if any) is still stored, and at most
-// max messages follow.
+// max messages follow. upTo must be an offset of the channel.
 func (r *Reader) Backfill(ctx context.Context, ch channel.Channel, after, upTo uint64, max int) ([]*Msg, error) {
 	msgs, more, err := r.readAfter(ctx, ch, after, upTo, max)
 	switch {
