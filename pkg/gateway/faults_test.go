@@ -177,7 +177,10 @@ func TestZeroLossUnderFaults(t *testing.T) {
 	var stopPublishing atomic.Bool
 	var pubs sync.WaitGroup
 	pubs.Add(1)
-	go func() { defer pubs.Done(); publishUntil(&stopPublishing, t, cluster.URLs(), channels, 10*time.Millisecond, l) }()
+	go func() {
+		defer pubs.Done()
+		publishUntil(&stopPublishing, t, cluster.URLs(), channels, 10*time.Millisecond, l)
+	}()
 	pause := func() { time.Sleep(1500 * time.Millisecond) }
 	pause()
 
