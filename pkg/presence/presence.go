@@ -170,17 +170,33 @@ func (p *Manager) refresh(ctx context.Context) {
 		return
 	}
 	prefix := "$KV." + p.cfg.Bucket + "."
+	// Pipelined in chunks: the client caps acknowledgements outstanding
+	// (4,000 by default), and a gateway may hold tens of thousands of keys.
+	const chunk = 1000
+	sent := 0
 	for k, v := range keys {
 		if _, err := p.js.PublishAsync(prefix+k, v); err != nil {
 			p.log.Warn("presence refresh", "err", err)
 			return
 		}
+		if sent++; sent%chunk == 0 && !p.waitAcks(ctx, sent) {
+			return
+		}
 	}
+	if p.waitAcks(ctx, sent) {
+		p.metrics.PresenceWrites.Add(float64(len(keys)))
+	}
+}
+
+// waitAcks waits for the refresh's outstanding acknowledgements.
+func (p *Manager) waitAcks(ctx context.Context, sent int) bool {
 	select {
 	case <-p.js.PublishAsyncComplete():
-		p.metrics.PresenceWrites.Add(float64(len(keys)))
+		return true
 	case <-ctx.Done():
+		return false
 	case <-time.After(p.cfg.TTL / 3):
-		p.log.Warn("presence refresh not acknowledged in time", "keys", len(keys))
+		p.log.Warn("presence refresh not acknowledged in time", "keys", sent)
+		return false
 	}
 }

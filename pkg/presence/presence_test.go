@@ -152,6 +152,27 @@ func TestExpiredEntriesLeave(t *testing.T) {
 	t.Logf("expired after %v", time.Since(start))
 }
 
+func TestRefreshOfManyEntries(t *testing.T) {
+	t.Parallel()
+	js := connect(t)
+	p, m := newManager(t, js, "a", time.Minute, nil)
+	ch, _ := channel.Parse("tenant:acme:presence")
+	ctx := context.Background()
+	const n = 6000 // more than the client's cap of outstanding async acks
+	for i := range n {
+		p.mu.Lock()
+		p.local[key(ch, "c"+strconv.Itoa(i))] = &localKey{value: []byte(fmt.Sprintf(`{"client":"c%d","user":"u"}`, i))}
+		p.mu.Unlock()
+	}
+	p.refresh(ctx)
+	if w := testutil.ToFloat64(m.PresenceWrites); w != n {
+		t.Fatalf("refresh wrote %v keys, want %d", w, n)
+	}
+	if clients, _, err := p.Stats(ctx, ch); err != nil || clients != n {
+		t.Fatalf("stats after refresh: %d %v", clients, err)
+	}
+}
+
 func TestRefreshKeepsEntriesAlive(t *testing.T) {
 	t.Parallel()
 	js := connect(t)
@@ -191,6 +212,9 @@ func BenchmarkPresence(b *testing.B) {
 			if _, err := js.PublishAsync("$KV.PULSE_PRESENCE."+ch.Subject()+".c"+strconv.Itoa(i),
 				[]byte(fmt.Sprintf(`{"client":"c%d","user":"u%d","conn_info":{"name":"User %d"}}`, i, i%(n/2), i))); err != nil {
 				b.Fatal(err)
+			}
+			if i%1000 == 999 {
+				<-js.PublishAsyncComplete()
 			}
 		}
 		<-js.PublishAsyncComplete()
