@@ -237,15 +237,19 @@ func (c *client) writer() {
 		c.qmu.Unlock()
 
 		if len(q) > 0 && (closing == nil || flush) {
-			buf = buf[:0]
-			for i, f := range q {
-				if i > 0 {
-					buf = append(buf, '\n')
+			frame := q[0] // one frame: write the shared bytes as they are
+			if len(q) > 1 {
+				buf = buf[:0]
+				for i, f := range q {
+					if i > 0 {
+						buf = append(buf, '\n')
+					}
+					buf = append(buf, f...)
 				}
-				buf = append(buf, f...)
+				frame = buf
 			}
 			ctx, cancel := context.WithTimeout(c.ctx, c.g.cfg.WriteTimeout)
-			err := c.conn.Write(ctx, websocket.MessageText, buf)
+			err := c.conn.Write(ctx, websocket.MessageText, frame)
 			cancel()
 			if err != nil {
 				if closing == nil {
