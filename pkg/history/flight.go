@@ -15,9 +15,9 @@ type flightGroup struct {
 }
 
 type flightKey struct {
-	subject     string
-	after, upTo uint64
-	max         int
+	subject string
+	after   uint64
+	max     int
 }
 
 type flightCall struct {

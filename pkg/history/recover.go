@@ -69,14 +69,36 @@ func (r *Reader) Recover(ctx context.Context, ch channel.Channel, epoch string, 
 		}
 		return Recovery{Recovered: true}, nil
 	}
-	key := flightKey{subject: ch.Subject(), after: after, upTo: upTo, max: limit}
+	// Clients recovering a channel from the same offset share one read,
+	// even though each asks up to its own live position (which moves while
+	// publishing goes on): the read goes to the channel's end, and each
+	// takes what is at or below its position.
+	key := flightKey{subject: ch.Subject(), after: after, max: limit}
 	msgs, more, shared, err := r.flight.do(ctx, key, func() ([]*Msg, bool, error) {
 		// The read serves every client waiting on it: the first one leaving
 		// must not cancel it for the others.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedReadTimeout)
 		defer cancel()
-		return r.readAfter(rctx, ch, after, upTo, limit)
+		return r.readAfter(rctx, ch, after, 0, limit)
 	})
+	if err == nil {
+		mine := msgs
+		for len(mine) > 0 && mine[len(mine)-1].Sequence > upTo {
+			mine = mine[:len(mine)-1]
+		}
+		passed := len(mine) < len(msgs) // the read went beyond upTo: complete up to it
+		switch {
+		case passed || (!more && len(mine) > 0 && mine[len(mine)-1].Sequence == upTo):
+			return Recovery{Msgs: mine[:len(mine):len(mine)], Recovered: true, Shared: shared}, nil
+		case more:
+			// More than limit after `after`, all at or below upTo so far:
+			// decide on this client's own range.
+		default:
+			// The shared read ended before this client's position (a
+			// replica behind, or the read began before it was stored).
+		}
+		msgs, more, err = r.readAfter(ctx, ch, after, upTo, limit)
+	}
 	if errors.Is(err, errAnchorGone) {
 		reason, err := r.whyGone(ctx, ch, after)
 		if err != nil {

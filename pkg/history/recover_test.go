@@ -234,6 +234,23 @@ func TestRecoverCoalescesIdenticalConcurrentReads(t *testing.T) {
 	if got := e.reads("recover") - before; got != 2 {
 		t.Fatalf("two distinct recoveries made %v reads, want 2", got)
 	}
+
+	// The same offset with different live positions (publishing goes on
+	// during a reconnect storm) is still one read; each gets its own range.
+	before = e.reads("recover")
+	ups := []uint64{s[20], s[30], top}
+	recs, errs = recoverAll(t, e, len(ups)*10, func(ctx context.Context, i int) (Recovery, error) {
+		return e.r.Recover(ctx, ch, epoch, s[9], ups[i%len(ups)], 300)
+	})
+	for i, rec := range recs {
+		end := slices.Index(s, ups[i%len(ups)])
+		if errs[i] != nil || !rec.Recovered || !slices.Equal(offsets(rec.Msgs), s[10:end+1]) {
+			t.Fatalf("client %d up to %d: %v %v, %v", i, ups[i%len(ups)], rec.Recovered, offsets(rec.Msgs), errs[i])
+		}
+	}
+	if got := e.reads("recover") - before; got != 1 {
+		t.Fatalf("recoveries from one offset to several positions made %v reads, want 1", got)
+	}
 }
 
 // A client that gives up (its subscribe context ends: it disconnected) must
@@ -245,7 +262,7 @@ func TestRecoverSharedReadSurvivesTheFirstCallerLeaving(t *testing.T) {
 	ch := mustChannel(t, "tenant:acme:deployments")
 	s := e.fill(subjAcmeDeploy, 40, text("deploy"))
 	top, epoch := s[len(s)-1], e.r.Epoch(ch)
-	key := flightKey{subject: ch.Subject(), after: s[9], upTo: top, max: 300}
+	key := flightKey{subject: ch.Subject(), after: s[9], max: 300}
 
 	e.freshEpochs()
 	e.gate.shut()
