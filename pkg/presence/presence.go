@@ -120,7 +120,21 @@ func (p *Manager) Join(ctx context.Context, ch channel.Channel, m *Member) error
 		return fmt.Errorf("presence join %s: %w", ch, err)
 	}
 	p.metrics.PresenceWrites.Inc()
+	// This gateway's own view shows the member at once, not only when the
+	// watcher brings the write back: a client asking for presence right
+	// after subscribing finds itself. The watcher's copy is then no news.
+	if v := p.heldView(ch); v != nil && v.put(m) && v.isSynced() {
+		p.metrics.PresenceJoins.Inc()
+		p.onEvent(Event{Channel: ch, Join: true, Member: m})
+	}
 	return nil
+}
+
+// heldView is ch's view if this gateway has one.
+func (p *Manager) heldView(ch channel.Channel) *view {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.views[ch.Name()]
 }
 
 // Leave removes client from ch.
@@ -139,6 +153,12 @@ func (p *Manager) Leave(ctx context.Context, ch channel.Channel, client string) 
 		return fmt.Errorf("presence leave %s: %w", ch, err)
 	}
 	p.metrics.PresenceWrites.Inc()
+	if v := p.heldView(ch); v != nil && v.isSynced() {
+		if m := v.remove(client); m != nil {
+			p.metrics.PresenceLeaves.Inc()
+			p.onEvent(Event{Channel: ch, Join: false, Member: m})
+		}
+	}
 	return nil
 }
 

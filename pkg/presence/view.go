@@ -146,6 +146,16 @@ func (v *view) dropUser(u string) {
 	}
 }
 
+// isSynced reports whether the initial values are in.
+func (v *view) isSynced() bool {
+	select {
+	case <-v.synced:
+		return true
+	default:
+		return false
+	}
+}
+
 // ready waits for the view's initial values.
 func (v *view) ready(ctx context.Context) error {
 	select {
