@@ -1,10 +1,14 @@
-// Command deployer-sim is a simulated backend worker: it publishes
-// deployment events on tenants.<tenant>.deployments and a heartbeat on
-// system.health into NATS JetStream, with acknowledgements and Nats-Msg-Id
-// (DESIGN §7). It does not create streams; the gateway does.
+// Command deployer-sim is a simulated backend worker: the deployer of a
+// hosting platform (DESIGN §7). It publishes CloudEvents (pkg/events) into
+// NATS JetStream with acknowledgements and Nats-Msg-Id: deployments walking
+// their state machine on tenants.<tenant>.deployments, resource samples on
+// tenants.<tenant>.metrics, threshold alerts on tenants.<tenant>.monitoring
+// and a heartbeat on system.health. It does not create streams; the
+// gateway does.
 //
 // Flags (each also read from PULSE_<FLAG>): -nats-url, -tenants, -rate,
-// -seed, -duration. Run with -h for details.
+// -speed, -seed, -start, -duration, -connect-timeout. Run with -h for
+// details. SIGINT or SIGTERM stops it once what was sent is acknowledged.
 package main
 
 import (
