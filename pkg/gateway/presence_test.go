@@ -3,19 +3,22 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/centrifugal/centrifuge-go"
 )
 
-func waitJoin(t *testing.T, s *sdkSub, user string) centrifuge.JoinEvent {
+// waitJoin waits for a join of user by a client not in skip (a
+// subscriber may first see its own join).
+func waitJoin(t *testing.T, s *sdkSub, user string, skip ...string) centrifuge.JoinEvent {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
 		select {
 		case ev := <-s.joins:
-			if ev.User == user {
+			if ev.User == user && !slices.Contains(skip, ev.Client) {
 				return ev
 			}
 		case <-deadline:
@@ -63,7 +66,7 @@ func TestSDKPresenceAcrossGateways(t *testing.T) {
 	// A second tab of bob, on gateway A: one more client, the same user.
 	bobTab := a.connect(a.token(acme("bob")))
 	a.subscribe(bobTab, ch)
-	waitJoin(t, sb, "bob")
+	waitJoin(t, sb, "bob", bobClient)
 
 	p, err := alice.Presence(ctx, ch)
 	if err != nil {

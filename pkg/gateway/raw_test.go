@@ -24,7 +24,7 @@ type raw struct {
 
 func (e *env) dial(t *testing.T, subprotocols ...string) *raw {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	conn, _, err := websocket.Dial(ctx, e.ws, &websocket.DialOptions{Subprotocols: subprotocols})
 	if err != nil {
@@ -45,7 +45,8 @@ func (r *raw) send(lines ...string) {
 // next reads one frame and returns its replies.
 func (r *raw) next() []protocol.Reply {
 	r.t.Helper()
-	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+	// Generous: CI runs every test package at once under the race detector.
+	ctx, cancel := context.WithTimeout(r.ctx, 15*time.Second)
 	defer cancel()
 	_, data, err := r.conn.Read(ctx)
 	if err != nil {

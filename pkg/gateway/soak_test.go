@@ -75,7 +75,10 @@ func TestSoak(t *testing.T) {
 		go func() { defer wg.Done(); c.run(ctx, rand.New(rand.NewPCG(uint64(i), 99))) }()
 	}
 
-	// Memory of the process over time (gateways and clients share it).
+	// Memory of the process over time (gateways and clients share it); it
+	// must stay under PULSE_SOAK_MAX_HEAP_MIB however long the run.
+	maxHeap := uint64(envInt(t, "PULSE_SOAK_MAX_HEAP_MIB", 512)) << 20
+	var peak atomic.Uint64
 	go func() {
 		tick := time.NewTicker(max(duration/10, time.Second))
 		defer tick.Stop()
@@ -86,6 +89,9 @@ func TestSoak(t *testing.T) {
 			case <-tick.C:
 				var m runtime.MemStats
 				runtime.ReadMemStats(&m)
+				if m.HeapInuse > peak.Load() {
+					peak.Store(m.HeapInuse)
+				}
 				t.Logf("heap in use %.1f MiB, goroutines %d, connections %d+%d", float64(m.HeapInuse)/(1<<20), runtime.NumGoroutine(),
 					gws[0].g.numConns.Load(), gws[1].g.numConns.Load())
 			}
@@ -134,6 +140,9 @@ func TestSoak(t *testing.T) {
 		clients, duration, total.Load(), drops.Load(), notRecovered.Load())
 	if notRecovered.Load() > 0 {
 		t.Fatalf("%d recoveries failed", notRecovered.Load())
+	}
+	if peak.Load() > maxHeap {
+		t.Fatalf("heap in use peaked at %d MiB, bound %d MiB", peak.Load()>>20, maxHeap>>20)
 	}
 }
 

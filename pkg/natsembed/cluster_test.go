@@ -33,7 +33,12 @@ func TestClusterReplicatesAndSurvivesALeader(t *testing.T) {
 	c.Stop(leader)
 	var ack *jetstream.PubAck
 	for ack == nil {
-		if ack, err = js.Publish(ctx, "r3.a", []byte("2")); err != nil {
+		// Each attempt gets its own deadline: a request sent while the
+		// connection moves to another node is lost, not answered.
+		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+		ack, err = js.Publish(actx, "r3.a", []byte("2"), jetstream.WithMsgID("second"))
+		acancel()
+		if err != nil {
 			if ctx.Err() != nil {
 				t.Fatalf("no new leader: %v", err)
 			}
