@@ -61,6 +61,7 @@ func randomHex(n int) string {
 // printDev tells a newcomer how to use the dev gateway.
 func printDev(w io.Writer, cfg Config, addr, natsURL string, tokens []DevToken) {
 	fmt.Fprintf(w, "\nPulse dev mode: embedded NATS JetStream at %s, gateway at http://%s\n", natsURL, addr)
+	fmt.Fprintf(w, "  Portal:     http://%s/ (pick a demo identity)\n", addr)
 	fmt.Fprintf(w, "  WebSocket:  ws://%s/connection/websocket\n", addr)
 	fmt.Fprintf(w, "  HMAC secret (-jwt-hmac-secret): %s\n", cfg.JWTHMACSecret)
 	fmt.Fprintf(w, "  API key (X-API-Key):            %s\n", cfg.APIKey)
