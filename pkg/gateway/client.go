@@ -18,8 +18,10 @@ import (
 )
 
 // client is one WebSocket connection: a reader (the HTTP handler goroutine)
-// that runs commands in order, and a writer goroutine that drains a bounded
-// queue, joining everything queued into one frame and one write.
+// that runs commands in order, and a bounded outbound queue drained by a
+// flusher goroutine that joins everything queued into one frame and one
+// write. The flusher runs only while there is something to write, so an idle
+// connection costs one goroutine, not two.
 type client struct {
 	g      *Gateway
 	conn   *websocket.Conn
@@ -35,10 +37,11 @@ type client struct {
 	spare      [][]byte
 	qbytes     int
 	held       bool
-	closing    *protocol.Disconnect
+	closing    *protocol.Disconnect // Code 0: the peer is gone, no close frame
 	flushFirst bool
-	notify     chan struct{}
-	writerDone chan struct{}
+	writing    bool          // a flusher is running
+	finished   bool          // the connection is closed for writing
+	writerDone chan struct{} // closed when finished
 
 	// Session state: written by the reader goroutine, read by timers.
 	mu        sync.Mutex
@@ -77,7 +80,6 @@ func newClient(ctx context.Context, g *Gateway, conn *websocket.Conn) *client {
 		cancel:     cancel,
 		log:        g.log.With("client", id),
 		held:       true,
-		notify:     make(chan struct{}, 1),
 		writerDone: make(chan struct{}),
 		subs:       make(map[string]*subscription),
 		limiter:    rate.NewLimiter(rate.Limit(g.cfg.Limits.CommandRate), burst),
@@ -87,7 +89,6 @@ func newClient(ctx context.Context, g *Gateway, conn *websocket.Conn) *client {
 // serve runs the connection until it ends. It returns only after the writer
 // has stopped and every subscription is released.
 func (c *client) serve() {
-	go c.writer()
 	stale := time.AfterFunc(c.g.cfg.StaleTimeout, func() {
 		c.mu.Lock()
 		connected := c.connected
@@ -99,14 +100,14 @@ func (c *client) serve() {
 	c.readLoop()
 	stale.Stop()
 	c.qmu.Lock()
-	closing := c.closing != nil
-	c.qmu.Unlock()
-	if !closing {
+	if c.closing == nil {
 		// The peer went away (or the read failed): nothing left to say.
-		c.cancel()
+		c.closing, c.flushFirst = &protocol.Disconnect{}, false
 	}
-	// Otherwise the writer flushes what explains the close, sends the close
-	// frame and stops; its writes and the close handshake are bounded.
+	c.kickLocked()
+	c.qmu.Unlock()
+	// The flusher writes what explains the close, sends the close frame and
+	// finishes; its writes and the close handshake are bounded.
 	<-c.writerDone
 	c.cancel()
 	c.cleanup()
@@ -163,8 +164,8 @@ func (c *client) enqueueFrame(frame []byte, reply bool) bool {
 	}
 	c.queue = append(c.queue, frame)
 	c.qbytes += len(frame)
+	c.kickLocked()
 	c.qmu.Unlock()
-	c.signal()
 	return true
 }
 
@@ -179,10 +180,10 @@ func (c *client) slow() {
 	d := protocol.DisconnectSlow
 	c.closing, c.flushFirst = &d, false
 	c.queue, c.qbytes = nil, 0
+	c.kickLocked()
 	c.qmu.Unlock()
 	c.g.metrics.SlowDisconnects.Inc()
 	c.log.Warn("slow client disconnected", "user", c.user(), "queue_limit", c.g.cfg.Limits.QueueSize)
-	c.signal()
 }
 
 // release puts first at the head of the queue and lets the writer run.
@@ -193,15 +194,21 @@ func (c *client) release(first []byte) {
 		c.qbytes += len(first)
 	}
 	c.held = false
+	c.kickLocked()
 	c.qmu.Unlock()
-	c.signal()
 }
 
-func (c *client) signal() {
-	select {
-	case c.notify <- struct{}{}:
-	default:
+// kickLocked starts a flusher if there is something to do and none runs.
+// c.qmu must be held.
+func (c *client) kickLocked() {
+	if c.writing || c.finished {
+		return
 	}
+	if c.closing == nil && (c.held || len(c.queue) == 0) {
+		return
+	}
+	c.writing = true
+	go c.flush()
 }
 
 // disconnect closes the connection with d. With flush, what is queued is
@@ -211,25 +218,22 @@ func (c *client) disconnect(d protocol.Disconnect, flush bool) {
 	if c.closing == nil {
 		c.closing, c.flushFirst = &d, flush
 	}
+	c.kickLocked()
 	c.qmu.Unlock()
-	c.signal()
 }
 
-func (c *client) writer() {
-	defer close(c.writerDone)
+// flush writes what is queued, in as few writes as possible, until the
+// queue is empty (then it returns; the next enqueue starts another) or the
+// connection is closing (then it closes it).
+func (c *client) flush() {
 	var buf []byte
 	for {
-		select {
-		case <-c.notify:
-		case <-c.ctx.Done():
-			c.conn.CloseNow()
-			return
-		}
 		c.qmu.Lock()
 		closing, flush := c.closing, c.flushFirst
-		if c.held && closing == nil {
+		if closing == nil && (c.held || len(c.queue) == 0) {
+			c.writing = false
 			c.qmu.Unlock()
-			continue
+			return
 		}
 		q := c.queue
 		c.queue, c.spare = c.spare[:0], nil
@@ -255,12 +259,11 @@ func (c *client) writer() {
 				if closing == nil {
 					c.g.metrics.Disconnects.WithLabelValues("3009").Inc()
 				}
-				c.conn.CloseNow()
-				c.cancel()
+				c.finish(nil)
 				return
 			}
 			if cap(buf) > 64<<10 {
-				buf = nil // do not keep a burst's buffer for an idle connection
+				buf = nil // do not keep a burst's buffer
 			}
 		}
 		clear(q)
@@ -271,14 +274,28 @@ func (c *client) writer() {
 		c.qmu.Unlock()
 
 		if closing != nil {
-			c.g.metrics.Disconnects.WithLabelValues(itoa(int(closing.Code))).Inc()
-			c.log.Debug("disconnect", "code", closing.Code, "reason", closing.Reason)
-			// Close writes the close frame and waits (bounded) for the peer's.
-			_ = c.conn.Close(websocket.StatusCode(closing.Code), closing.Reason)
-			c.cancel()
+			c.finish(closing)
 			return
 		}
 	}
+}
+
+// finish closes the connection for good: with d's close frame, or at once
+// when d is nil or the peer is gone.
+func (c *client) finish(d *protocol.Disconnect) {
+	if d != nil && d.Code != 0 {
+		c.g.metrics.Disconnects.WithLabelValues(itoa(int(d.Code))).Inc()
+		c.log.Debug("disconnect", "code", d.Code, "reason", d.Reason)
+		// Close writes the close frame and waits (bounded) for the peer's.
+		_ = c.conn.Close(websocket.StatusCode(d.Code), d.Reason)
+	} else {
+		c.conn.CloseNow()
+	}
+	c.cancel()
+	c.qmu.Lock()
+	c.writing, c.finished = false, true
+	c.qmu.Unlock()
+	close(c.writerDone)
 }
 
 // cleanup releases everything the connection held.
