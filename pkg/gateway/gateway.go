@@ -177,34 +177,37 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(g.cfg.Limits.MaxMessageSize)
-	if max := g.cfg.Limits.MaxConnections; max > 0 && g.numConns.Load() >= int64(max) {
-		d := protocol.DisconnectConnectionLimit
-		g.metrics.Disconnects.WithLabelValues(itoa(int(d.Code))).Inc()
-		g.metrics.Refusals.WithLabelValues("connection_limit").Inc()
-		_ = conn.Close(websocket.StatusCode(d.Code), d.Reason)
-		return
-	}
 	// The client outlives the request context's cancellation on shutdown
 	// only until its own drain; its context ends with the connection.
 	c := newClient(context.WithoutCancel(r.Context()), g, conn)
-	if !g.addClient(c) {
-		d := protocol.DisconnectShutdown
+	if d := g.addClient(c); d != nil {
+		g.metrics.Disconnects.WithLabelValues(itoa(int(d.Code))).Inc()
+		if d.Code == protocol.DisconnectConnectionLimit.Code {
+			g.metrics.Refusals.WithLabelValues("connection_limit").Inc()
+		}
+		c.cancel()
 		_ = conn.Close(websocket.StatusCode(d.Code), d.Reason)
 		return
 	}
 	c.serve()
 }
 
-func (g *Gateway) addClient(c *client) bool {
+// addClient admits c, or says why not: the node is draining or full. The
+// check and the count change together, so a flood cannot overshoot the
+// limit.
+func (g *Gateway) addClient(c *client) *protocol.Disconnect {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.draining.Load() {
-		return false
+		return &protocol.DisconnectShutdown
+	}
+	if max := g.cfg.Limits.MaxConnections; max > 0 && len(g.clients) >= max {
+		return &protocol.DisconnectConnectionLimit
 	}
 	g.clients[c] = struct{}{}
 	g.numConns.Add(1)
 	g.wg.Add(1)
-	return true
+	return nil
 }
 
 func (g *Gateway) removeClient(c *client) {

@@ -3,10 +3,13 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/pulseplatform/pulse/pkg/auth"
 	"github.com/pulseplatform/pulse/pkg/protocol"
@@ -152,4 +155,75 @@ func mustMint(t *testing.T, spec auth.TokenSpec) string {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// TestConnectionFloodIsRefusedCleanly opens far more connections than the
+// node allows, all at once: the extra ones are closed with 3504, the
+// admitted ones work, and capacity comes back when they leave.
+func TestConnectionFloodIsRefusedCleanly(t *testing.T) {
+	t.Parallel()
+	const limit, flood = 20, 120
+	e := newEnv(t, func(c *Config) { c.Limits.MaxConnections = limit })
+	tok := e.token(acme("alice"))
+	type result struct {
+		r    *raw
+		code websocket.StatusCode
+	}
+	results := make(chan result, flood)
+	for range flood {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			conn, _, err := websocket.Dial(ctx, e.ws, nil)
+			if err != nil {
+				results <- result{code: -1}
+				return
+			}
+			t.Cleanup(func() { conn.CloseNow() })
+			r := &raw{t: t, conn: conn, ctx: ctx}
+			if err := conn.Write(ctx, websocket.MessageText, []byte(`{"id":1,"connect":{"token":"`+tok+`"}}`)); err != nil {
+				results <- result{code: -1}
+				return
+			}
+			rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+			defer rcancel()
+			_, _, err = conn.Read(rctx)
+			var ce websocket.CloseError
+			switch {
+			case err == nil:
+				results <- result{r: r}
+			case errors.As(err, &ce):
+				results <- result{code: ce.Code}
+			default:
+				results <- result{code: -1}
+			}
+		}()
+	}
+	var admitted []*raw
+	refused := 0
+	for range flood {
+		res := <-results
+		switch {
+		case res.r != nil:
+			admitted = append(admitted, res.r)
+		case res.code == 3504:
+			refused++
+		default:
+			t.Fatalf("a connection ended with %d, want admission or 3504", res.code)
+		}
+	}
+	if len(admitted) != limit || refused != flood-limit {
+		t.Fatalf("%d admitted, %d refused with 3504; want %d and %d", len(admitted), refused, limit, flood-limit)
+	}
+	for _, r := range admitted {
+		r.conn.CloseNow()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.g.numConns.Load() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still counted after they closed", e.g.numConns.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.dial(t).connect(tok) // capacity is back
 }
