@@ -22,6 +22,7 @@ SERVER_PID=
 cleanup() { [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
+mkdir -p "$OUT"
 echo "results in $OUT" >&2
 go build -o "$WORK/gateway" ./cmd/gateway
 go build -o "$WORK/pulse-bench" ./cmd/pulse-bench
