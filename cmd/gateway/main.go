@@ -81,6 +81,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", cfg.PingInterval, "server ping period")
 	fs.DurationVar(&cfg.PongTimeout, "pong-timeout", cfg.PongTimeout, "time a client has to answer a ping before 3012")
 	fs.DurationVar(&cfg.ExpiryGrace, "token-expiry-grace", cfg.ExpiryGrace, "time after a token's exp to refresh it before 3005 / unsubscribe 2501")
+	fs.DurationVar(&cfg.WriteDelay, "write-delay", 0, "wait this long before writing to a client so more publications share one write (fewer system calls, more latency)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "drain deadline on SIGTERM")
 	fs.StringVar(&cfg.NodeName, "node-name", hostname(), "name of this gateway in /api/info and logs")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

@@ -228,6 +228,11 @@ func (c *client) disconnect(d protocol.Disconnect, flush bool) {
 func (c *client) flush() {
 	var buf []byte
 	for {
+		if d := c.g.cfg.WriteDelay; d > 0 {
+			// Let more frames join this write: fewer write system calls
+			// (the main cost of fan-out) for up to d more latency.
+			time.Sleep(d)
+		}
 		c.qmu.Lock()
 		closing, flush := c.closing, c.flushFirst
 		if closing == nil && (c.held || len(c.queue) == 0) {

@@ -53,6 +53,7 @@ type Config struct {
 	ExpiryGrace     time.Duration // time after token exp to refresh before 3005 / 2501
 	StaleTimeout    time.Duration // time to send connect before 3502
 	WriteTimeout    time.Duration // a single WebSocket write
+	WriteDelay      time.Duration // wait before writing so more frames share one write (0: write at once)
 	ShutdownTimeout time.Duration // drain deadline on SIGTERM
 
 	NodeName string
@@ -159,6 +160,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		errs = append(errs, errors.New("-stream-replicas must be between 1 and 5"))
+	}
+	if c.WriteDelay < 0 || c.WriteDelay > time.Second {
+		errs = append(errs, errors.New("-write-delay must be between 0 and 1s"))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("-shutdown-timeout must be > 0"))
