@@ -233,11 +233,17 @@ func (c *client) parseChannel(id uint32, name string) (channel.Channel, *protoco
 		return ch, nil
 	}
 	c.refuse("bad_channel", name, err.Error())
+	return channel.Channel{}, &protocol.Reply{ID: id, Error: channelError(err)}
+}
+
+// channelError is the protocol error for a channel name channel.Parse
+// refused: 102 for an unknown namespace, 107 for anything else, with why.
+func channelError(err error) *protocol.Error {
 	base := protocol.ErrBadRequest
 	if errors.Is(err, channel.ErrUnknownNamespace) {
 		base = protocol.ErrUnknownChannel
 	}
-	return channel.Channel{}, &protocol.Reply{ID: id, Error: base.WithMessage(err.Error())}
+	return base.WithMessage(err.Error())
 }
 
 func (c *client) subscribe(ctx context.Context, id uint32, req *protocol.SubscribeRequest) (*protocol.Reply, *protocol.Disconnect) {
@@ -338,15 +344,9 @@ func (c *client) armSubExpiry(s *subscription) {
 func (c *client) unsubscribe(id uint32, req *protocol.UnsubscribeRequest) *protocol.Reply {
 	c.mu.Lock()
 	s, ok := c.subs[req.Channel]
-	if ok {
-		delete(c.subs, req.Channel)
-		if s.expTimer != nil {
-			s.expTimer.Stop()
-		}
-	}
 	c.mu.Unlock()
 	if ok {
-		c.detach(s)
+		c.dropSubscription(s)
 	}
 	return &protocol.Reply{ID: id, Unsubscribe: &protocol.Empty{}}
 }

@@ -149,12 +149,8 @@ func (g *Gateway) serveSearch(w http.ResponseWriter, r *http.Request) {
 // parseAPIChannel validates a channel from an HTTP request.
 func parseAPIChannel(name string) (channel.Channel, *apiError) {
 	ch, err := channel.Parse(name)
-	if err == nil {
-		return ch, nil
+	if err != nil {
+		return channel.Channel{}, &apiError{http.StatusBadRequest, channelError(err)}
 	}
-	base := protocol.ErrBadRequest
-	if errors.Is(err, channel.ErrUnknownNamespace) {
-		base = protocol.ErrUnknownChannel
-	}
-	return channel.Channel{}, &apiError{http.StatusBadRequest, base.WithMessage(err.Error())}
+	return ch, nil
 }
