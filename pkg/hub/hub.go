@@ -291,8 +291,7 @@ func (h *Hub) onMessage(e *entry, m *nats.Msg) {
 		// The chain says a message of this channel was missed.
 		h.backfillLocked(e, prev, "live_gap")
 	}
-	n := h.fanOutLocked(e, seq, publication.FromNATS(m.Data, m.Header, seq))
-	h.metrics.Publications.WithLabelValues(string(e.ch.Namespace()), metrics.DirectionOut).Add(float64(n))
+	h.fanOutLocked(e, seq, publication.FromNATS(m.Data, m.Header, seq))
 	if ts, err := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer)); err == nil {
 		h.metrics.DeliveryLatency.Observe(time.Since(ts).Seconds())
 	}
@@ -317,24 +316,23 @@ func (h *Hub) backfillLocked(e *entry, upTo uint64, why string) {
 		return
 	}
 	for _, m := range msgs {
-		n := h.fanOutLocked(e, m.Sequence, publication.FromNATS(m.Data, m.Header, m.Sequence))
-		h.metrics.Publications.WithLabelValues(string(e.ch.Namespace()), metrics.DirectionOut).Add(float64(n))
+		h.fanOutLocked(e, m.Sequence, publication.FromNATS(m.Data, m.Header, m.Sequence))
 	}
 	h.metrics.GapsBackfilled.Add(float64(len(msgs)))
 	h.log.Info("live gap backfilled from the stream", "channel", e.ch.Name(), "messages", len(msgs), "why", why)
 }
 
-// fanOutLocked encodes pub once and hands it to every subscriber. e.mu must
-// be held.
-func (h *Hub) fanOutLocked(e *entry, offset uint64, pub *protocol.Publication) int {
+// fanOutLocked encodes pub once, hands it to every subscriber and counts
+// the deliveries. e.mu must be held.
+func (h *Hub) fanOutLocked(e *entry, offset uint64, pub *protocol.Publication) {
 	frame, err := protocol.EncodePublication(e.ch.Name(), pub)
 	if err != nil {
 		h.log.Error("encode publication", "channel", e.ch.Name(), "err", err)
-		return 0
+		return
 	}
 	e.lastOffset = offset
 	for _, s := range e.subs {
 		s.Deliver(offset, frame)
 	}
-	return len(e.subs)
+	h.metrics.Publications.WithLabelValues(string(e.ch.Namespace()), metrics.DirectionOut).Add(float64(len(e.subs)))
 }
