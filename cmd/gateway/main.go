@@ -90,13 +90,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 		fmt.Fprintf(stderr, "Usage: gateway [flags]\nEvery flag can also be set as PULSE_<FLAG> (e.g. PULSE_NATS_URL).\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected arguments %q (flags start with -)", fs.Args())
-	}
-	if err := envflag.Apply(fs, lookupEnv); err != nil {
+	if err := envflag.Parse(fs, args, lookupEnv); err != nil {
 		return cfg, err
 	}
 	for _, o := range strings.Split(origins, ",") {

@@ -140,13 +140,7 @@ func parseConfig(scenario string, args []string, lookupEnv func(string) (string,
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "bound on the whole run")
 	fs.StringVar(&secret, "jwt-hmac-secret", "", "the server's HMAC secret, to mint HS256 tokens")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "server process (0: the listener on the port of -url)")
-	if err := fs.Parse(args); err != nil {
-		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if err := envflag.Apply(fs, lookupEnv); err != nil {
+	if err := envflag.Parse(fs, args, lookupEnv); err != nil {
 		return cfg, err
 	}
 	cfg.HMACSecret = []byte(secret)

@@ -105,13 +105,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 		fmt.Fprint(stderr, "Usage: pulse-load idle [flags]\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected arguments %q (flags start with -)", fs.Args())
-	}
-	if err := envflag.Apply(fs, lookupEnv); err != nil {
+	if err := envflag.Parse(fs, args, lookupEnv); err != nil {
 		return cfg, err
 	}
 	cfg.HMACSecret = []byte(secret)

@@ -15,6 +15,19 @@ func Name(flagName string) string {
 	return "PULSE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// Parse parses args into fs, refuses positional arguments (every Pulse
+// command takes flags only), then fills the flags not given from PULSE_*
+// variables with Apply.
+func Parse(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (flags start with -)", fs.Args())
+	}
+	return Apply(fs, lookupEnv)
+}
+
 // Apply sets every flag of fs not given on the command line from its
 // variable, looked up with lookupEnv (os.LookupEnv). Call it after fs.Parse.
 // Errors name both the variable and the flag.

@@ -37,3 +37,13 @@ func TestApplyNamesBadVariable(t *testing.T) {
 		t.Fatalf("error %v does not name the variable and flag", err)
 	}
 }
+
+func TestParseRefusesPositionalArguments(t *testing.T) {
+	t.Parallel()
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.String("addr", "", "")
+	err := Parse(fs, []string{"-addr", "x", "stray"}, func(string) (string, bool) { return "", false })
+	if err == nil || !strings.Contains(err.Error(), `"stray"`) {
+		t.Fatalf("positional argument accepted: %v", err)
+	}
+}

@@ -54,13 +54,7 @@ func ParseCLI(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, b
 	fs.DurationVar(&cli.Config.Duration, "duration", 0, "stop after this long, i.e. after duration×speed of simulated time (0 = run until interrupted)")
 	fs.DurationVar(&cli.ConnectTimeout, "connect-timeout", DefaultConnectTimeout, "give up when NATS is not reachable within this long")
 
-	if err := fs.Parse(args); err != nil {
-		return CLI{}, err
-	}
-	if fs.NArg() > 0 {
-		return CLI{}, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if err := envflag.Apply(fs, lookupEnv); err != nil {
+	if err := envflag.Parse(fs, args, lookupEnv); err != nil {
 		return CLI{}, err
 	}
 
