@@ -31,7 +31,7 @@ func BenchmarkRecoveryMerge(b *testing.B) {
 			for b.Loop() {
 				s := newSubscription(c, ch)
 				for i := range held {
-					s.Deliver(uint64(i+1), frame)
+					s.Deliver(uint64(i+1), frame, false)
 				}
 				s.release(reply, uint64(held/2))
 				c.qmu.Lock()

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,14 +18,18 @@ import (
 	"github.com/pulseplatform/pulse/pkg/protocol"
 )
 
-// client is one WebSocket connection: a reader (the HTTP handler goroutine)
-// that runs commands in order, and a bounded outbound queue drained by a
+// client is one WebSocket connection: a reader goroutine that runs commands
+// in order, and the write side. A frame for an idle connection is written
+// at once by whoever produced it, with a write that never blocks (the
+// fan-out writes to a thousand sockets without a goroutine switch). When
+// the socket is busy or full, frames wait in a bounded queue drained by a
 // flusher goroutine that joins everything queued into one frame and one
-// write. The flusher runs only while there is something to write, so an idle
-// connection costs one goroutine, not two.
+// write. The flusher runs only while there is something to write, so an
+// idle connection costs one goroutine.
 type client struct {
 	g      *Gateway
 	conn   *websocket.Conn
+	wire   *wire
 	id     string
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -34,6 +39,7 @@ type client struct {
 	// placed first, so no push can overtake it.
 	qmu        sync.Mutex
 	queue      [][]byte
+	rest       []byte // the unwritten end of a frame a non-blocking write began; goes first
 	spare      [][]byte
 	qbytes     int
 	held       bool
@@ -65,7 +71,7 @@ func newClientID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-func newClient(ctx context.Context, g *Gateway, conn *websocket.Conn) *client {
+func newClient(ctx context.Context, g *Gateway, conn *websocket.Conn, w *wire) *client {
 	ctx, cancel := context.WithCancel(ctx)
 	id := newClientID()
 	burst := int(2 * g.cfg.Limits.CommandRate)
@@ -75,6 +81,7 @@ func newClient(ctx context.Context, g *Gateway, conn *websocket.Conn) *client {
 	return &client{
 		g:          g,
 		conn:       conn,
+		wire:       w,
 		id:         id,
 		ctx:        ctx,
 		cancel:     cancel,
@@ -87,8 +94,18 @@ func newClient(ctx context.Context, g *Gateway, conn *websocket.Conn) *client {
 }
 
 // serve runs the connection until it ends. It returns only after the writer
-// has stopped and every subscription is released.
+// has stopped and every subscription is released. A panic in a command
+// ends this connection with 3004, not the process.
 func (c *client) serve() {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("panic serving connection", "panic", p, "stack", string(debug.Stack()))
+			c.disconnect(protocol.DisconnectInternal, false)
+			<-c.writerDone
+			c.cancel()
+			c.cleanup()
+		}
+	}()
 	stale := time.AfterFunc(c.g.cfg.StaleTimeout, func() {
 		c.mu.Lock()
 		connected := c.connected
@@ -144,14 +161,16 @@ func (c *client) readLoop() {
 
 // enqueue adds a frame for the writer. It never blocks: a client whose queue
 // would exceed its limit is disconnected with 3008 instead.
-func (c *client) enqueue(frame []byte) bool { return c.enqueueFrame(frame, false) }
+func (c *client) enqueue(frame []byte) bool { return c.enqueueFrame(frame, false, true) }
 
 // enqueueReply queues a command reply: replies are bounded by the command
 // rate and may exceed the queue limit once (a recovery can be large), but
 // they count towards it for what follows.
-func (c *client) enqueueReply(frame []byte) bool { return c.enqueueFrame(frame, true) }
+func (c *client) enqueueReply(frame []byte) bool { return c.enqueueFrame(frame, true, true) }
 
-func (c *client) enqueueFrame(frame []byte, reply bool) bool {
+// enqueueFrame queues frame, or writes it at once when writeNow allows, the
+// connection is idle and its socket takes the frame without waiting.
+func (c *client) enqueueFrame(frame []byte, reply, writeNow bool) bool {
 	c.qmu.Lock()
 	if c.closing != nil {
 		c.qmu.Unlock()
@@ -161,6 +180,21 @@ func (c *client) enqueueFrame(frame []byte, reply bool) bool {
 		c.qmu.Unlock()
 		c.slow()
 		return false
+	}
+	if writeNow && !c.held && !c.writing && len(c.queue) == 0 {
+		// Idle: write now if the socket takes it without waiting.
+		done, rest := c.wire.tryFrame(frame)
+		if done {
+			c.qmu.Unlock()
+			return true
+		}
+		if rest != nil {
+			c.rest = rest
+			c.qbytes += len(rest)
+			c.kickLocked()
+			c.qmu.Unlock()
+			return true
+		}
 	}
 	c.queue = append(c.queue, frame)
 	c.qbytes += len(frame)
@@ -179,7 +213,7 @@ func (c *client) slow() {
 	}
 	d := protocol.DisconnectSlow
 	c.closing, c.flushFirst = &d, false
-	c.queue, c.qbytes = nil, 0
+	c.queue, c.rest, c.qbytes = nil, nil, 0
 	c.kickLocked()
 	c.qmu.Unlock()
 	c.g.metrics.SlowDisconnects.Inc()
@@ -204,7 +238,7 @@ func (c *client) kickLocked() {
 	if c.writing || c.finished {
 		return
 	}
-	if c.closing == nil && (c.held || len(c.queue) == 0) {
+	if c.closing == nil && (c.held || len(c.queue) == 0) && c.rest == nil {
 		return
 	}
 	c.writing = true
@@ -226,7 +260,6 @@ func (c *client) disconnect(d protocol.Disconnect, flush bool) {
 // queue is empty (then it returns; the next enqueue starts another) or the
 // connection is closing (then it closes it).
 func (c *client) flush() {
-	var buf []byte
 	for {
 		if d := c.g.cfg.WriteDelay; d > 0 {
 			// Let more frames join this write: fewer write system calls
@@ -235,40 +268,24 @@ func (c *client) flush() {
 		}
 		c.qmu.Lock()
 		closing, flush := c.closing, c.flushFirst
-		if closing == nil && (c.held || len(c.queue) == 0) {
+		if closing == nil && (c.held || len(c.queue) == 0) && c.rest == nil {
 			c.writing = false
 			c.qmu.Unlock()
 			return
 		}
-		q := c.queue
-		c.queue, c.spare = c.spare[:0], nil
+		q, rest := c.queue, c.rest
+		c.queue, c.spare, c.rest = c.spare[:0], nil, nil
 		c.qbytes = 0
 		c.qmu.Unlock()
 
-		if len(q) > 0 && (closing == nil || flush) {
-			frame := q[0] // one frame: write the shared bytes as they are
-			if len(q) > 1 {
-				buf = buf[:0]
-				for i, f := range q {
-					if i > 0 {
-						buf = append(buf, '\n')
-					}
-					buf = append(buf, f...)
-				}
-				frame = buf
-			}
-			ctx, cancel := context.WithTimeout(c.ctx, c.g.cfg.WriteTimeout)
-			err := c.conn.Write(ctx, websocket.MessageText, frame)
-			cancel()
+		if closing == nil || flush {
+			err := c.write(rest, q)
 			if err != nil {
 				if closing == nil {
 					c.g.metrics.Disconnects.WithLabelValues("3009").Inc()
 				}
 				c.finish(nil)
 				return
-			}
-			if cap(buf) > 64<<10 {
-				buf = nil // do not keep a burst's buffer
 			}
 		}
 		clear(q)
@@ -284,6 +301,44 @@ func (c *client) flush() {
 		}
 	}
 }
+
+// write puts rest (the end of a frame already begun) on the socket, then
+// the frames of q joined into one WebSocket frame, in one write.
+func (c *client) write(rest []byte, q [][]byte) error {
+	if rest != nil {
+		if err := c.wire.writeRaw(rest); err != nil {
+			return err
+		}
+	}
+	if len(q) == 0 {
+		return nil
+	}
+	n := maxHeaderLen + len(q) - 1
+	for _, f := range q {
+		n += len(f)
+	}
+	bp := writeBufs.Get().(*[]byte)
+	b := *bp
+	if cap(b) < n {
+		b = make([]byte, 0, max(n, 4<<10))
+	}
+	b = append(b[:0], make([]byte, maxHeaderLen)...)
+	for i, f := range q {
+		if i > 0 {
+			b = append(b, '\n')
+		}
+		b = append(b, f...)
+	}
+	err := c.wire.writeFrame(b)
+	if cap(b) <= 64<<10 { // do not keep a burst's buffer
+		*bp = b[:0]
+		writeBufs.Put(bp)
+	}
+	return err
+}
+
+// writeBufs are the flushers' buffers for joining frames.
+var writeBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // finish closes the connection for good: with d's close frame, or at once
 // when d is nil or the peer is gone.

@@ -53,8 +53,10 @@ type Config struct {
 	ExpiryGrace     time.Duration // time after token exp to refresh before 3005 / 2501
 	StaleTimeout    time.Duration // time to send connect before 3502
 	WriteTimeout    time.Duration // a single WebSocket write
-	WriteDelay      time.Duration // wait before writing so more frames share one write (0: write at once)
+	WriteDelay      time.Duration // when frames queue up, wait before writing so more share one write (0: write at once)
 	ShutdownTimeout time.Duration // drain deadline on SIGTERM
+
+	DebugAddr string // pprof listener; empty: none
 
 	NodeName string
 	Version  string

@@ -111,12 +111,42 @@ func New(ctx context.Context, cfg Config, nc *nats.Conn, verifier *auth.Verifier
 	go func() {
 		defer close(g.hubDone)
 		var wg sync.WaitGroup
-		wg.Add(1)
+		wg.Add(2)
 		go func() { defer wg.Done(); g.presence.Run(hubCtx) }()
+		go func() { defer wg.Done(); g.watchWrites(hubCtx) }()
 		g.hub.Run(hubCtx, cfg.ReconcileInterval, time.Second)
 		wg.Wait()
 	}()
 	return g, nil
+}
+
+// watchWrites closes the sockets of clients whose write has been blocked
+// longer than the write timeout (they stopped reading), until ctx ends.
+// The flusher's write then fails and the client is cleaned up.
+func (g *Gateway) watchWrites(ctx context.Context) {
+	tick := time.NewTicker(max(min(time.Second, g.cfg.WriteTimeout/4), time.Millisecond))
+	defer tick.Stop()
+	var clients []*client
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			g.mu.Lock()
+			clients = clients[:0]
+			for c := range g.clients {
+				clients = append(clients, c)
+			}
+			g.mu.Unlock()
+			for _, c := range clients {
+				if c.wire.stuck(now, g.cfg.WriteTimeout) {
+					c.log.Info("write timed out: closing", "timeout", g.cfg.WriteTimeout)
+					_ = c.wire.conn.Close()
+				}
+			}
+			clear(clients)
+		}
+	}
 }
 
 // onStreamAdvisory reacts to JetStream's stream events: a new leader may
@@ -162,7 +192,8 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	if wantsProtobuf {
 		subprotocols = append(subprotocols, "centrifuge-protobuf")
 	}
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	u := &upgrader{ResponseWriter: w}
+	conn, err := websocket.Accept(u, r, &websocket.AcceptOptions{
 		Subprotocols:    subprotocols,
 		OriginPatterns:  g.cfg.AllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
@@ -177,9 +208,10 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(g.cfg.Limits.MaxMessageSize)
-	// The client outlives the request context's cancellation on shutdown
-	// only until its own drain; its context ends with the connection.
-	c := newClient(context.WithoutCancel(r.Context()), g, conn)
+	// The connection outlives this request: its context ends with the
+	// connection, and its reader is a goroutine of its own, so the HTTP
+	// server's goroutine, request and deep stack are freed now.
+	c := newClient(context.Background(), g, conn, u.wire)
 	if d := g.addClient(c); d != nil {
 		g.metrics.Disconnects.WithLabelValues(itoa(int(d.Code))).Inc()
 		if d.Code == protocol.DisconnectConnectionLimit.Code {
@@ -189,7 +221,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		_ = conn.Close(websocket.StatusCode(d.Code), d.Reason)
 		return
 	}
-	c.serve()
+	go c.serve()
 }
 
 // addClient admits c, or says why not: the node is draining or full. The

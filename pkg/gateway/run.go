@@ -95,6 +95,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("gateway listening", "addr", ln.Addr().String(), "node", g.nodeID)
 
+	if cfg.DebugAddr != "" {
+		dln, err := net.Listen("tcp", cfg.DebugAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s (-debug-addr): %w", cfg.DebugAddr, err)
+		}
+		dsrv := &http.Server{Handler: debugHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = dsrv.Serve(dln) }()
+		defer dsrv.Close()
+		log.Info("profiling listener", "addr", dln.Addr().String())
+	}
+
 	var sims sync.WaitGroup
 	simCtx, stopSims := context.WithCancel(ctx)
 	defer func() { stopSims(); sims.Wait() }()

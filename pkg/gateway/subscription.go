@@ -50,7 +50,7 @@ func newSubscription(c *client, ch channel.Channel) *subscription {
 }
 
 // Deliver implements hub.Subscriber.
-func (s *subscription) Deliver(offset uint64, frame []byte) {
+func (s *subscription) Deliver(offset uint64, frame []byte, writeNow bool) {
 	if s.dead.Load() {
 		return
 	}
@@ -69,7 +69,7 @@ func (s *subscription) Deliver(offset uint64, frame []byte) {
 		s.mu.Unlock()
 	}
 	if offset > s.floor {
-		s.c.enqueue(frame)
+		s.c.enqueueFrame(frame, false, writeNow)
 	}
 }
 

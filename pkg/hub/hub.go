@@ -34,8 +34,12 @@ import (
 // Subscriber receives encoded frames for the channels it is attached to.
 type Subscriber interface {
 	// Deliver enqueues a publication frame at offset. It must not block; a
-	// subscriber that cannot keep up disconnects itself.
-	Deliver(offset uint64, frame []byte)
+	// subscriber that cannot keep up disconnects itself. writeNow says no
+	// more messages of the channel are waiting: the subscriber may write to
+	// its client from the calling goroutine, with a write that never
+	// blocks. Otherwise it should only queue, so its writer can put several
+	// publications in one write.
+	Deliver(offset uint64, frame []byte, writeNow bool)
 	// Push enqueues a frame that is not a publication (join, leave). It
 	// must not block.
 	Push(frame []byte)
@@ -291,7 +295,12 @@ func (h *Hub) onMessage(e *entry, m *nats.Msg) {
 		// The chain says a message of this channel was missed.
 		h.backfillLocked(e, prev, "live_gap")
 	}
-	h.fanOutLocked(e, seq, publication.FromNATS(m.Data, m.Header, seq))
+	// Writing to a thousand sockets from here takes milliseconds; when
+	// messages pile up meanwhile, queue instead and let each connection's
+	// writer batch them. (nats.go counts m itself as pending until this
+	// callback returns.)
+	pending, _, _ := m.Sub.Pending()
+	h.fanOutLocked(e, seq, publication.FromNATS(m.Data, m.Header, seq), pending <= 1)
 	if ts, err := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer)); err == nil {
 		h.metrics.DeliveryLatency.Observe(time.Since(ts).Seconds())
 	}
@@ -316,7 +325,7 @@ func (h *Hub) backfillLocked(e *entry, upTo uint64, why string) {
 		return
 	}
 	for _, m := range msgs {
-		h.fanOutLocked(e, m.Sequence, publication.FromNATS(m.Data, m.Header, m.Sequence))
+		h.fanOutLocked(e, m.Sequence, publication.FromNATS(m.Data, m.Header, m.Sequence), false)
 	}
 	h.metrics.GapsBackfilled.Add(float64(len(msgs)))
 	h.log.Info("live gap backfilled from the stream", "channel", e.ch.Name(), "messages", len(msgs), "why", why)
@@ -324,7 +333,7 @@ func (h *Hub) backfillLocked(e *entry, upTo uint64, why string) {
 
 // fanOutLocked encodes pub once, hands it to every subscriber and counts
 // the deliveries. e.mu must be held.
-func (h *Hub) fanOutLocked(e *entry, offset uint64, pub *protocol.Publication) {
+func (h *Hub) fanOutLocked(e *entry, offset uint64, pub *protocol.Publication, writeNow bool) {
 	frame, err := protocol.EncodePublication(e.ch.Name(), pub)
 	if err != nil {
 		h.log.Error("encode publication", "channel", e.ch.Name(), "err", err)
@@ -332,7 +341,7 @@ func (h *Hub) fanOutLocked(e *entry, offset uint64, pub *protocol.Publication) {
 	}
 	e.lastOffset = offset
 	for _, s := range e.subs {
-		s.Deliver(offset, frame)
+		s.Deliver(offset, frame, writeNow)
 	}
 	h.metrics.Publications.WithLabelValues(string(e.ch.Namespace()), metrics.DirectionOut).Add(float64(len(e.subs)))
 }

@@ -34,7 +34,7 @@ func (s *sink) InsufficientState() {}
 
 func (s *sink) Push([]byte) {}
 
-func (s *sink) Deliver(_ uint64, f []byte) {
+func (s *sink) Deliver(_ uint64, f []byte, _ bool) {
 	s.mu.Lock()
 	s.frames = append(s.frames, f)
 	s.mu.Unlock()
@@ -205,7 +205,7 @@ func (s *queueSink) InsufficientState() {}
 
 func (s *queueSink) Push([]byte) {}
 
-func (s *queueSink) Deliver(_ uint64, f []byte) {
+func (s *queueSink) Deliver(_ uint64, f []byte, _ bool) {
 	s.mu.Lock()
 	s.q = append(s.q, f)
 	s.mu.Unlock()
