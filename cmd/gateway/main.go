@@ -81,7 +81,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", cfg.PingInterval, "server ping period")
 	fs.DurationVar(&cfg.PongTimeout, "pong-timeout", cfg.PongTimeout, "time a client has to answer a ping before 3012")
 	fs.DurationVar(&cfg.ExpiryGrace, "token-expiry-grace", cfg.ExpiryGrace, "time after a token's exp to refresh it before 3005 / unsubscribe 2501")
-	fs.DurationVar(&cfg.WriteDelay, "write-delay", 0, "when publications queue up for a client (the fan-out is behind or its socket is full), wait this long before writing so more share one write (fewer system calls, more latency); an idle client is written to at once")
+	fs.DurationVar(&cfg.MinWriteInterval, "min-write-interval", cfg.MinWriteInterval, "a client is written to at most once per interval: publications arriving sooner wait (at most this long) and share the next write, saving system calls; 0 writes every publication at once")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "drain deadline on SIGTERM")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "address for Go profiling (/debug/pprof/); empty: off. Keep it private: profiles show internals")
 	fs.StringVar(&cfg.NodeName, "node-name", hostname(), "name of this gateway in /api/info and logs")

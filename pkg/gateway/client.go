@@ -46,6 +46,7 @@ type client struct {
 	closing    *protocol.Disconnect // Code 0: the peer is gone, no close frame
 	flushFirst bool
 	writing    bool          // a flusher is running
+	lastWrite  int64         // monotonic nanoseconds (clock) when the last write began
 	finished   bool          // the connection is closed for writing
 	writerDone chan struct{} // closed when finished
 
@@ -181,8 +182,9 @@ func (c *client) enqueueFrame(frame []byte, reply, writeNow bool) bool {
 		c.slow()
 		return false
 	}
-	if writeNow && !c.held && !c.writing && len(c.queue) == 0 {
+	if writeNow && !c.held && !c.writing && len(c.queue) == 0 && (reply || c.paced()) {
 		// Idle: write now if the socket takes it without waiting.
+		c.lastWrite = clock()
 		done, rest := c.wire.tryFrame(frame)
 		if done {
 			c.qmu.Unlock()
@@ -232,6 +234,18 @@ func (c *client) release(first []byte) {
 	c.qmu.Unlock()
 }
 
+// paced reports whether the connection may be written to now: the last
+// write began at least the minimum write interval ago. c.qmu must be held.
+func (c *client) paced() bool {
+	iv := c.g.cfg.MinWriteInterval
+	return iv == 0 || clock()-c.lastWrite >= int64(iv)
+}
+
+// clock is a monotonic time in nanoseconds.
+func clock() int64 { return int64(time.Since(clockStart)) }
+
+var clockStart = time.Now()
+
 // kickLocked starts a flusher if there is something to do and none runs.
 // c.qmu must be held.
 func (c *client) kickLocked() {
@@ -261,12 +275,14 @@ func (c *client) disconnect(d protocol.Disconnect, flush bool) {
 // connection is closing (then it closes it).
 func (c *client) flush() {
 	for {
-		if d := c.g.cfg.WriteDelay; d > 0 {
-			// Let more frames join this write: fewer write system calls
-			// (the main cost of fan-out) for up to d more latency.
-			time.Sleep(d)
-		}
 		c.qmu.Lock()
+		if wait := c.lastWrite + int64(c.g.cfg.MinWriteInterval) - clock(); wait > 0 && c.closing == nil {
+			// Written to moments ago: let more frames join the next write
+			// (fewer write system calls, the main cost of fan-out).
+			c.qmu.Unlock()
+			time.Sleep(time.Duration(wait))
+			c.qmu.Lock()
+		}
 		closing, flush := c.closing, c.flushFirst
 		if closing == nil && (c.held || len(c.queue) == 0) && c.rest == nil {
 			c.writing = false
@@ -276,6 +292,7 @@ func (c *client) flush() {
 		q, rest := c.queue, c.rest
 		c.queue, c.spare, c.rest = c.spare[:0], nil, nil
 		c.qbytes = 0
+		c.lastWrite = clock()
 		c.qmu.Unlock()
 
 		if closing == nil || flush {

@@ -48,13 +48,13 @@ type Config struct {
 	PresenceTTL        time.Duration // a gateway's entries vanish this long after it dies
 	PresenceReplyLimit int           // most members in one presence reply / API page
 
-	PingInterval    time.Duration // server ping period (v2 empty-object ping)
-	PongTimeout     time.Duration // how long a client has to answer a ping
-	ExpiryGrace     time.Duration // time after token exp to refresh before 3005 / 2501
-	StaleTimeout    time.Duration // time to send connect before 3502
-	WriteTimeout    time.Duration // a single WebSocket write
-	WriteDelay      time.Duration // when frames queue up, wait before writing so more share one write (0: write at once)
-	ShutdownTimeout time.Duration // drain deadline on SIGTERM
+	PingInterval     time.Duration // server ping period (v2 empty-object ping)
+	PongTimeout      time.Duration // how long a client has to answer a ping
+	ExpiryGrace      time.Duration // time after token exp to refresh before 3005 / 2501
+	StaleTimeout     time.Duration // time to send connect before 3502
+	WriteTimeout     time.Duration // a single WebSocket write
+	MinWriteInterval time.Duration // a client is written to at most once per interval (0: every frame at once)
+	ShutdownTimeout  time.Duration // drain deadline on SIGTERM
 
 	DebugAddr string // pprof listener; empty: none
 
@@ -101,6 +101,7 @@ func Defaults() Config {
 		ExpiryGrace:        25 * time.Second,
 		StaleTimeout:       10 * time.Second,
 		WriteTimeout:       10 * time.Second,
+		MinWriteInterval:   20 * time.Millisecond,
 		ShutdownTimeout:    20 * time.Second,
 		NodeName:           "pulse",
 		Version:            "dev",
@@ -163,8 +164,8 @@ func (c *Config) Validate() error {
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		errs = append(errs, errors.New("-stream-replicas must be between 1 and 5"))
 	}
-	if c.WriteDelay < 0 || c.WriteDelay > time.Second {
-		errs = append(errs, errors.New("-write-delay must be between 0 and 1s"))
+	if c.MinWriteInterval < 0 || c.MinWriteInterval > time.Second {
+		errs = append(errs, errors.New("-min-write-interval must be between 0 and 1s"))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("-shutdown-timeout must be > 0"))

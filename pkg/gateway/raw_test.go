@@ -20,6 +20,7 @@ type raw struct {
 	t    *testing.T
 	conn *websocket.Conn
 	ctx  context.Context
+	held []protocol.Reply // read in a frame, not yet taken by reply or push
 }
 
 func (e *env) dial(t *testing.T, subprotocols ...string) *raw {
@@ -42,9 +43,14 @@ func (r *raw) send(lines ...string) {
 	}
 }
 
-// next reads one frame and returns its replies.
+// next returns the replies of one frame: those left over from the last
+// frame read, or the next frame's.
 func (r *raw) next() []protocol.Reply {
 	r.t.Helper()
+	if held := r.held; len(held) > 0 {
+		r.held = nil
+		return held
+	}
 	// Generous: CI runs every test package at once under the race detector.
 	ctx, cancel := context.WithTimeout(r.ctx, 15*time.Second)
 	defer cancel()
@@ -63,14 +69,21 @@ func (r *raw) next() []protocol.Reply {
 	return out
 }
 
+// one returns the next reply, reading a frame when none is left over.
+// Publications may share a frame, so replies after the one taken stay.
+func (r *raw) one() protocol.Reply {
+	r.t.Helper()
+	reps := r.next()
+	r.held = reps[1:]
+	return reps[0]
+}
+
 // reply waits for the reply to id, skipping pings and pushes.
 func (r *raw) reply(id uint32) protocol.Reply {
 	r.t.Helper()
 	for {
-		for _, rep := range r.next() {
-			if rep.ID == id {
-				return rep
-			}
+		if rep := r.one(); rep.ID == id {
+			return rep
 		}
 	}
 }
@@ -79,10 +92,8 @@ func (r *raw) reply(id uint32) protocol.Reply {
 func (r *raw) push() *protocol.Push {
 	r.t.Helper()
 	for {
-		for _, rep := range r.next() {
-			if rep.Push != nil {
-				return rep.Push
-			}
+		if rep := r.one(); rep.Push != nil {
+			return rep.Push
 		}
 	}
 }
