@@ -51,7 +51,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "HTTP and WebSocket listen address")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server or cluster URL(s), comma separated; empty starts an embedded JetStream server")
 	fs.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen, "embedded NATS server's client address (workers and the nats CLI connect here)")
-	fs.StringVar(&cfg.NATSSync, "nats-sync", cfg.NATSSync, `embedded JetStream fsync: "always" (no acknowledged write lost on a crash) or an interval like "2m"`)
+	fs.StringVar(&cfg.NATSSync, "nats-sync", cfg.NATSSync, `embedded JetStream fsync: "always" (no acknowledged write lost on a crash) or an interval like "2m" (default: always with -data-dir; 2m for the temporary store, which is removed on exit and never reopened)`)
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "embedded JetStream storage directory (default: a temporary directory, removed on exit)")
 	fs.IntVar(&cfg.StreamReplicas, "stream-replicas", cfg.StreamReplicas, "replicas of the TENANTS/ADMIN/SYSTEM streams (3 on a 3-node cluster)")
 	fs.StringVar(&cfg.JWTHMACSecret, "jwt-hmac-secret", "", "HMAC secret for HS256/384/512 tokens (at least 32 bytes)")

@@ -16,7 +16,7 @@ type Config struct {
 	Addr           string // HTTP listen address
 	NATSURL        string // empty: start an embedded JetStream server
 	NATSListen     string // embedded server's client address
-	NATSSync       string // embedded server's fsync policy: "always" or a duration
+	NATSSync       string // embedded server's fsync policy: "always", a duration, or "" (always with DataDir, else 2m)
 	DataDir        string // embedded server's storage; empty: a temp dir
 	StreamReplicas int    // replicas for the streams created at start-up
 
@@ -77,7 +77,6 @@ func Defaults() Config {
 	return Config{
 		Addr:           "127.0.0.1:8080",
 		NATSListen:     "127.0.0.1:4222",
-		NATSSync:       "always",
 		StreamReplicas: 1,
 		JWTRequireExp:  true,
 		Limits: Limits{

@@ -41,7 +41,16 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 
 	natsURL := cfg.NATSURL
+	var inProcess []nats.Option
 	if natsURL == "" {
+		if cfg.NATSSync == "" {
+			// A temporary store is removed on exit and never reopened, so
+			// fsyncing it protects nothing; a -data-dir store is fsynced.
+			cfg.NATSSync = natsembed.SyncAlways
+			if cfg.DataDir == "" {
+				cfg.NATSSync = "2m"
+			}
+		}
 		srv, err := natsembed.Start(ctx, natsembed.Options{
 			Listen: cfg.NATSListen, DataDir: cfg.DataDir, Sync: cfg.NATSSync,
 			ServerName: cfg.NodeName, Logger: log.With("component", "nats-server"),
@@ -51,12 +60,14 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		}
 		defer srv.Shutdown()
 		natsURL = srv.ClientURL()
+		// The gateway's own connection skips the loopback socket.
+		inProcess = append(inProcess, nats.InProcessServer(srv.NATS()))
 		log.Info("embedded NATS JetStream started", "url", natsURL, "sync", cfg.NATSSync)
 	}
 
 	// Set once the gateway exists; the handler may run before that.
 	var gw atomic.Pointer[Gateway]
-	nc, err := nats.Connect(natsURL,
+	nc, err := nats.Connect(natsURL, append(inProcess,
 		nats.Name("pulse-gateway "+cfg.NodeName),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500*time.Millisecond),
@@ -68,7 +79,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 				g.NATSReconnected()
 			}
 		}),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s (-nats-url): %w", natsURL, err)
 	}

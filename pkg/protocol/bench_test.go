@@ -8,19 +8,29 @@ import (
 var benchData = []byte(`{"tenantId":"acme","deploymentId":"dep-42","status":"in_progress","progress":40,"currentStep":"start containers"}`)
 
 // BenchmarkEncodePublication is the per-message encode of live fan-out: one
-// push, shared by every subscriber of the channel.
+// push, shared by every subscriber of the channel. plain is a worker's
+// publication (written directly); tags takes encoding/json.
 func BenchmarkEncodePublication(b *testing.B) {
-	pub := &Publication{Data: ToRaw(benchData), Offset: 123456, Tags: map[string]string{"kind": "deployment"}}
-	b.ReportAllocs()
-	var n int
-	for b.Loop() {
-		f, err := EncodePublication("tenant:acme:deployments", pub)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n = len(f)
+	for _, tc := range []struct {
+		name string
+		pub  *Publication
+	}{
+		{"plain", &Publication{Data: ToRaw(benchData), Offset: 123456}},
+		{"tags", &Publication{Data: ToRaw(benchData), Offset: 123456, Tags: map[string]string{"kind": "deployment"}}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var n int
+			for b.Loop() {
+				f, err := EncodePublication("tenant:acme:deployments", tc.pub)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = len(f)
+			}
+			b.ReportMetric(float64(n), "bytes/frame")
+		})
 	}
-	b.ReportMetric(float64(n), "bytes/frame")
 }
 
 // BenchmarkEncodeRecoveryReply is the subscribe reply of a recovering

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -105,6 +106,40 @@ func FuzzDecodeCommands(f *testing.F) {
 			if _, err := json.Marshal(c); err != nil {
 				t.Fatalf("decoded command does not re-encode: %v", err)
 			}
+		}
+	})
+}
+
+// FuzzEncodePublication: the hand-written encoding of a live publication
+// is valid JSON, one line, and means exactly what encoding/json's does, for
+// any payload a worker may send (through ToRaw) and any channel name.
+func FuzzEncodePublication(f *testing.F) {
+	f.Add("tenant:acme:deployments", []byte(`{"id":"d-1","status":"running"}`), uint64(42), int64(0))
+	f.Add("tenant:acme:x", []byte(`{"a": [1, 2, "<&>"]}`), uint64(1), int64(1700000000000))
+	f.Add("weird\"chan\\<>", []byte("not json\nat all"), uint64(0), int64(-1))
+	f.Add("", []byte(nil), uint64(18446744073709551615), int64(0))
+	f.Fuzz(func(t *testing.T, channel string, payload []byte, offset uint64, ts int64) {
+		pub := &Publication{Data: ToRaw(payload), Offset: offset, Time: ts}
+		got, err := EncodePublication(channel, pub)
+		if err != nil {
+			t.Fatalf("encode: %v", err)
+		}
+		want, err := json.Marshal(&Reply{Push: &Push{Channel: channel, Pub: pub}})
+		if err != nil {
+			t.Fatalf("encoding/json: %v", err)
+		}
+		if bytes.ContainsAny(got, "\r\n") {
+			t.Fatalf("frame holds a line break: %q", got)
+		}
+		var g, w any
+		if err := json.Unmarshal(got, &g); err != nil {
+			t.Fatalf("not JSON: %q: %v", got, err)
+		}
+		if err := json.Unmarshal(want, &w); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(g, w) {
+			t.Fatalf("encoded %s\nencoding/json %s", got, want)
 		}
 	})
 }
