@@ -74,6 +74,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.IntVar(&cfg.SearchScanCap, "search-scan-cap", cfg.SearchScanCap, "most stored messages one history search examines (the reply says when it stopped there)")
 	fs.IntVar(&cfg.SearchLimit, "search-limit", cfg.SearchLimit, "most matches in one history search page")
 	fs.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", cfg.ReconcileInterval, "how often channels are checked against their streams for live copies that never came")
+	fs.DurationVar(&cfg.ChannelLinger, "channel-linger", cfg.ChannelLinger, "a channel stays live this long after its last subscriber on this gateway left, so clients that come back recover from memory (0: drop it at once)")
 	fs.StringVar(&presenceChannels, "presence-channels", presenceChannels, "channel patterns with presence, comma separated (\"*\" matches one part)")
 	fs.BoolVar(&cfg.PresenceJoinLeave, "presence-join-leave", cfg.PresenceJoinLeave, "send join/leave pushes to every subscriber of a presence channel (false: only to those that ask)")
 	fs.DurationVar(&cfg.PresenceTTL, "presence-ttl", cfg.PresenceTTL, "a dead gateway's presence entries vanish within this (entries are rewritten every third of it)")

@@ -5,7 +5,8 @@
 # scenario on a freshly started server, then the Pulse/Centrifugo ratios.
 #
 #   cmd/pulse-bench/compare.sh   # OUT=<dir> keeps the results, QUICK=1 small sizes, ONLY=<regex> a subset,
-#                                # CENTRIFUGO_BIN=<path> skips the install
+#                                # CENTRIFUGO_BIN=<path> skips the install, PULSE_PUBLISH=http publishes
+#                                # to Pulse through its HTTP API (default nats: JetStream, like its workers)
 #
 # Loopback only. Every scenario is bounded by -timeout; servers started here
 # are stopped here, by their pid.
@@ -18,6 +19,7 @@ WORK=$(mktemp -d /tmp/pulse-bench-work.XXXXXX)
 PULSE_PORT=${PULSE_PORT:-28080} NATS_PORT=${NATS_PORT:-24222} CF_PORT=${CF_PORT:-28000}
 export PULSE_JWT_HMAC_SECRET=${PULSE_JWT_HMAC_SECRET:-bench-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}
 export PULSE_API_KEY=${PULSE_API_KEY:-bench-key-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+PULSE_PUBLISH=${PULSE_PUBLISH:-nats}
 SERVER_PID=
 cleanup() { [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -59,7 +61,10 @@ bench() { # server scenario flags...
   local server=$1 port; shift
   if [[ $server == pulse ]]; then port=$PULSE_PORT; else port=$CF_PORT; fi
   local extra=()
-  [[ $server == pulse ]] && extra=(-metrics-url "http://127.0.0.1:$port/metrics")
+  # Pulse gets publications the way its workers send them (JetStream publish
+  # to its embedded server, stored before the ack); PULSE_PUBLISH=http uses its
+  # HTTP API instead, like Centrifugo's.
+  [[ $server == pulse ]] && extra=(-metrics-url "http://127.0.0.1:$port/metrics" -publish "$PULSE_PUBLISH" -nats-url "nats://127.0.0.1:$NATS_PORT")
   "$WORK/pulse-bench" "$@" -server "$server" -url "ws://127.0.0.1:$port/connection/websocket" \
     -api-url "http://127.0.0.1:$port/api/publish" -server-pid "$SERVER_PID" "${extra[@]}" -timeout 2m \
     2> >(grep -v 'level=INFO' >&2) | tee -a "$OUT/$server.jsonl" || echo "$server $*: failed" >&2

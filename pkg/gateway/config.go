@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/pulseplatform/pulse/pkg/channel"
+	"github.com/pulseplatform/pulse/pkg/hub"
 	"log/slog"
 	"strings"
 	"time"
@@ -42,6 +43,7 @@ type Config struct {
 	SearchScanCap     int           // most stored messages examined by one search
 	SearchLimit       int           // most matches in one search page
 	ReconcileInterval time.Duration // how often idle channels are checked against their streams
+	ChannelLinger     time.Duration // a channel stays live this long after its last local subscriber left
 
 	PresenceChannels   []string      // channel patterns with presence ("*" matches one part)
 	PresenceJoinLeave  bool          // join/leave pushes to every subscriber of a presence channel
@@ -91,6 +93,7 @@ func Defaults() Config {
 		SearchScanCap:      10000,
 		SearchLimit:        200,
 		ReconcileInterval:  30 * time.Second,
+		ChannelLinger:      hub.Linger,
 		PresenceChannels:   []string{"tenant:*:presence", "tenant:*:collaboration"},
 		PresenceJoinLeave:  true,
 		PresenceTTL:        30 * time.Second,
@@ -162,6 +165,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		errs = append(errs, errors.New("-stream-replicas must be between 1 and 5"))
+	}
+	if c.ChannelLinger < 0 {
+		errs = append(errs, errors.New("-channel-linger must not be negative"))
 	}
 	if c.MinWriteInterval < 0 || c.MinWriteInterval > time.Second {
 		errs = append(errs, errors.New("-min-write-interval must be between 0 and 1s"))

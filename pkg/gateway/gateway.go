@@ -96,6 +96,7 @@ func New(ctx context.Context, cfg Config, nc *nats.Conn, verifier *auth.Verifier
 		return nil, err
 	}
 	g.hub = hub.New(nc, g.reader, m, cfg.Logger)
+	g.hub.SetLinger(cfg.ChannelLinger)
 	if _, err := nc.Subscribe("$JS.EVENT.ADVISORY.STREAM.*.*", g.onStreamAdvisory); err != nil {
 		return nil, fmt.Errorf("subscribe to stream advisories: %w", err)
 	}

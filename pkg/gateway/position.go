@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/pulseplatform/pulse/pkg/history"
+	"github.com/pulseplatform/pulse/pkg/hub"
 	"github.com/pulseplatform/pulse/pkg/presence"
 	"github.com/pulseplatform/pulse/pkg/protocol"
 	"github.com/pulseplatform/pulse/pkg/publication"
@@ -48,7 +49,22 @@ func (c *client) attachLive(ctx context.Context, s *subscription, req *protocol.
 	s.positioned = recoverable || req.Positioned
 
 	var live uint64 // the channel's delivered position when s joined
-	if err := c.g.hub.Subscribe(ctx, s.ch, s, func(last uint64) { live = last }); err != nil {
+	// A client that dropped moments ago recovers from the publications the
+	// hub still holds: no stream read, however many recover at once.
+	var fromMemory []*protocol.Publication
+	inMemory := false
+	var epoch string // the stream's current epoch, checked at most a second ago
+	if req.Recover && recoverable {
+		if e, err := c.g.reader.FreshEpoch(ctx, s.ch); err == nil {
+			epoch = e
+		}
+	}
+	if err := c.g.hub.Subscribe(ctx, s.ch, s, func(last uint64, w hub.Window) {
+		live = last
+		if epoch != "" && req.Epoch == epoch && w.Epoch() == epoch {
+			fromMemory, inMemory = w.Since(req.Offset, c.g.cfg.RecoveryLimit)
+		}
+	}); err != nil {
 		c.log.Error("subscribe", "channel", s.ch.Name(), "err", err)
 		return nil, 0, protocol.ErrInternal
 	}
@@ -64,6 +80,14 @@ func (c *client) attachLive(ctx context.Context, s *subscription, req *protocol.
 	}
 
 	res.WasRecovering = true
+	if inMemory {
+		c.g.metrics.Recoveries.WithLabelValues("recovered").Inc()
+		c.g.metrics.RecoveriesFromMemory.Inc()
+		res.Recovered = true
+		res.Publications = fromMemory
+		res.Offset = req.Offset
+		return res, live, nil
+	}
 	rec, err := c.g.reader.Recover(ctx, s.ch, req.Epoch, req.Offset, live, c.g.cfg.RecoveryLimit)
 	if err != nil {
 		// Storage trouble is temporary: the SDK retries the subscription

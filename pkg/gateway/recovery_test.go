@@ -12,7 +12,9 @@ import (
 
 	"github.com/centrifugal/centrifuge-go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/pulseplatform/pulse/pkg/hub"
 	"github.com/pulseplatform/pulse/streams"
 )
 
@@ -137,7 +139,10 @@ func TestSDKRecoveryIsAllOrNothing(t *testing.T) {
 		{"more missed than the limit", func(c *Config) { c.RecoveryLimit = 10 }, func(e *env) {
 			e.publishMany("tenants.acme.alerts", 11, "too many")
 		}},
-		{"history trimmed", nil, func(e *env) {
+		// No lingering channel: the gateway must go to the stream, which no
+		// longer has the client's offset. (A gateway still holding the
+		// publications would recover the client from memory.)
+		{"history trimmed", func(c *Config) { c.ChannelLinger = 0 }, func(e *env) {
 			e.publishMany("tenants.acme.alerts", 3, "trimmed")
 			st, err := e.js.Stream(context.Background(), "TENANTS")
 			if err != nil {
@@ -476,3 +481,69 @@ func TestHistorySearchEndpoint(t *testing.T) {
 		t.Fatalf("api search: %d %v", status, apiBody)
 	}
 }
+
+// Clients of a gateway that all drop at once and come back (a network blip)
+// recover from the publications the gateway still holds: everything they
+// missed, in order, without one stream read.
+func TestSDKRecoveryFromMemoryAfterADrop(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	const n = 8
+	type pair struct {
+		c *sdkClient
+		s *sdkSub
+	}
+	var clients []pair
+	for i := range n {
+		c := e.connect(e.token(acme(fmt.Sprintf("u%d", i))))
+		s := e.newSub(c, "tenant:acme:alerts", centrifuge.SubscriptionConfig{})
+		_ = s.Subscribe()
+		waitSubscribed(t, s, 5*time.Second)
+		clients = append(clients, pair{c, s})
+	}
+	seen := e.publishMany("tenants.acme.alerts", 3, "seen")
+	for _, p := range clients {
+		expectOffsets(t, p.s, seen)
+		_ = p.c.Disconnect()
+	}
+	missed := e.publishMany("tenants.acme.alerts", 5, "missed")
+	// The gateway delivers them to nobody, but keeps following the channel.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var top uint64
+		_ = e.g.hub.Subscribe(context.Background(), mustParse(t, "tenant:acme:alerts"), nopSubscriber{}, func(last uint64, _ hub.Window) { top = last })
+		e.g.hub.Unsubscribe("tenant:acme:alerts", nopSubscriber{})
+		if top == missed[len(missed)-1] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lingering channel is at %d, want %d", top, missed[len(missed)-1])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	readsBefore := testutil.ToFloat64(e.g.metrics.HistoryReads.WithLabelValues("recover"))
+	fromMemoryBefore := testutil.ToFloat64(e.g.metrics.RecoveriesFromMemory)
+	for _, p := range clients {
+		_ = p.c.Connect()
+	}
+	for i, p := range clients {
+		ev := waitSubscribed(t, p.s, 10*time.Second)
+		if !ev.WasRecovering || !ev.Recovered {
+			t.Fatalf("client %d: %+v, want recovered", i, ev)
+		}
+		expectOffsets(t, p.s, missed)
+	}
+	if got := testutil.ToFloat64(e.g.metrics.HistoryReads.WithLabelValues("recover")) - readsBefore; got != 0 {
+		t.Fatalf("%v recovery reads from the stream, want none", got)
+	}
+	if got := testutil.ToFloat64(e.g.metrics.RecoveriesFromMemory) - fromMemoryBefore; got != n {
+		t.Fatalf("%v recoveries from memory, want %d", got, n)
+	}
+}
+
+// nopSubscriber is a hub subscriber that ignores everything.
+type nopSubscriber struct{}
+
+func (nopSubscriber) Deliver(uint64, []byte, bool) {}
+func (nopSubscriber) Push([]byte)                  {}
+func (nopSubscriber) InsufficientState()           {}

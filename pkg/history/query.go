@@ -29,7 +29,7 @@ type Page struct {
 // or the newest. limit 0 returns only the position.
 func (r *Reader) History(ctx context.Context, ch channel.Channel, limit int, since *uint64, sinceEpoch string, reverse bool) (Page, error) {
 	defer r.observe("history", time.Now())
-	epoch, err := r.freshEpoch(ctx, ch)
+	epoch, err := r.FreshEpoch(ctx, ch)
 	if err != nil {
 		return Page{}, err
 	}

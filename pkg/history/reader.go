@@ -84,10 +84,10 @@ func (r *Reader) InvalidateEpochs() {
 	r.mu.Unlock()
 }
 
-// freshEpoch is ch's epoch, reloaded first if older than EpochMaxAge: a
+// FreshEpoch is ch's epoch, reloaded first if older than EpochMaxAge: a
 // recreated stream reuses offsets, and a stale epoch would let an old
 // position "recover" from the new stream's messages.
-func (r *Reader) freshEpoch(ctx context.Context, ch channel.Channel) (string, error) {
+func (r *Reader) FreshEpoch(ctx context.Context, ch channel.Channel) (string, error) {
 	r.mu.Lock()
 	fresh := time.Since(r.refreshedAt) < EpochMaxAge
 	r.mu.Unlock()

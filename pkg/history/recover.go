@@ -35,7 +35,7 @@ type Recovery struct {
 func (r *Reader) Recover(ctx context.Context, ch channel.Channel, epoch string, after, upTo uint64, limit int) (Recovery, error) {
 	start := time.Now()
 	defer func() { r.metrics.RecoveryLatency.Observe(time.Since(start).Seconds()) }()
-	current, err := r.freshEpoch(ctx, ch)
+	current, err := r.FreshEpoch(ctx, ch)
 	if err != nil {
 		return Recovery{}, err
 	}

@@ -68,6 +68,7 @@ type Hub struct {
 	seed    maphash.Seed
 	shards  [numShards]shard
 	kick    chan string // asks the reconcile loop to run soon
+	linger  time.Duration
 }
 
 type shard struct {
@@ -90,11 +91,106 @@ type entry struct {
 	synced     bool         // lastOffset has been read from the stream
 	epoch      string       // of the stream when lastOffset was read
 	refs       int          // guarded by the shard lock
+	linger     *time.Timer  // drops the channel after its last subscriber left; guarded by the shard lock
+
+	// recent are the latest publications delivered, oldest first, each
+	// with the channel's offset before it: a chain without gaps ending at
+	// lastOffset, from which clients that dropped moments ago recover
+	// without a stream read.
+	recent      []recentPub
+	recentBytes int
+}
+
+// recentPub is one publication the hub delivered, and the channel's
+// offset just before it.
+type recentPub struct {
+	prev uint64
+	pub  *protocol.Publication
+	at   time.Time
+}
+
+// Bounds of a channel's recent publications: enough for the clients of a
+// gateway that all dropped at once (a network blip, a load balancer
+// restart) to recover from memory, small next to the connections that use
+// them.
+const (
+	recentMax      = 32
+	recentMaxBytes = 16 << 10
+	recentMaxAge   = time.Minute
+)
+
+// Linger is how long a channel stays live after its last local subscriber
+// left: a client that reconnects within it finds the channel's position and
+// recent publications in memory, and a reconnect storm does not tear down
+// and re-create every channel's subscription.
+const Linger = 30 * time.Second
+
+// SetLinger changes how long channels without subscribers stay live (0:
+// torn down at once). Call it before the hub is used.
+func (h *Hub) SetLinger(d time.Duration) { h.linger = d }
+
+// Window is a channel's recent publications, valid only during the attach
+// callback of Subscribe.
+type Window struct{ e *entry }
+
+// Epoch is the stream epoch of the channel's offsets.
+func (w Window) Epoch() string { return w.e.epoch }
+
+// Since returns the publications after offset `after` up to the channel's
+// delivered position, oldest first, if the hub still holds all of them and
+// they are at most limit; ok is false otherwise (read the stream).
+func (w Window) Since(after uint64, limit int) (pubs []*protocol.Publication, ok bool) {
+	e := w.e
+	if after == 0 || after > e.lastOffset {
+		return nil, false
+	}
+	if after == e.lastOffset {
+		return nil, true
+	}
+	oldest := time.Now().Add(-recentMaxAge)
+	for i, r := range e.recent {
+		if r.prev != after {
+			continue
+		}
+		if r.at.Before(oldest) || len(e.recent)-i > limit {
+			return nil, false
+		}
+		pubs = make([]*protocol.Publication, 0, len(e.recent)-i)
+		for _, r := range e.recent[i:] {
+			pubs = append(pubs, r.pub)
+		}
+		return pubs, true
+	}
+	return nil, false
+}
+
+// remember appends a delivered publication to the channel's chain. e.mu
+// must be held; prev is the offset delivered before it.
+func (e *entry) remember(prev uint64, pub *protocol.Publication) {
+	e.recent = append(e.recent, recentPub{prev: prev, pub: pub, at: time.Now()})
+	e.recentBytes += len(pub.Data)
+	drop := 0
+	for len(e.recent)-drop > recentMax || (e.recentBytes > recentMaxBytes && len(e.recent)-drop > 1) {
+		e.recentBytes -= len(e.recent[drop].pub.Data)
+		drop++
+	}
+	if drop > 0 {
+		n := copy(e.recent, e.recent[drop:])
+		clear(e.recent[n:])
+		e.recent = e.recent[:n]
+	}
+}
+
+// forget drops the chain: the position moved without delivering (a gap
+// that could not be read back, a recreated stream).
+func (e *entry) forget() {
+	clear(e.recent)
+	e.recent, e.recentBytes = e.recent[:0], 0
 }
 
 // New creates a hub on a NATS connection; reader serves backfills.
 func New(nc *nats.Conn, reader *history.Reader, m *metrics.Metrics, log *slog.Logger) *Hub {
-	h := &Hub{nc: nc, reader: reader, log: log, metrics: m, seed: maphash.MakeSeed(), kick: make(chan string, 1)}
+	h := &Hub{nc: nc, reader: reader, log: log, metrics: m, seed: maphash.MakeSeed(), kick: make(chan string, 1), linger: Linger}
 	for i := range h.shards {
 		h.shards[i].channels = make(map[string]*entry)
 	}
@@ -109,8 +205,8 @@ func (h *Hub) shard(name string) *shard {
 // first local subscriber. attach, if not nil, runs after the subscription is
 // live and just before s starts receiving, with the offset up to which the
 // channel was delivered: s then receives exactly the messages after it, in
-// order.
-func (h *Hub) Subscribe(ctx context.Context, ch channel.Channel, s Subscriber, attach func(lastOffset uint64)) error {
+// order. w holds the channel's recent publications during attach.
+func (h *Hub) Subscribe(ctx context.Context, ch channel.Channel, s Subscriber, attach func(lastOffset uint64, w Window)) error {
 	sh := h.shard(ch.Name())
 	sh.mu.Lock()
 	e, ok := sh.channels[ch.Name()]
@@ -119,6 +215,10 @@ func (h *Hub) Subscribe(ctx context.Context, ch channel.Channel, s Subscriber, a
 		sh.channels[ch.Name()] = e
 	}
 	e.refs++
+	if e.linger != nil {
+		e.linger.Stop()
+		e.linger = nil
+	}
 	sh.mu.Unlock()
 
 	if !ok {
@@ -139,7 +239,7 @@ func (h *Hub) Subscribe(ctx context.Context, ch channel.Channel, s Subscriber, a
 
 	e.mu.Lock()
 	if attach != nil {
-		attach(e.lastOffset)
+		attach(e.lastOffset, Window{e})
 	}
 	next := make([]Subscriber, len(e.subs), len(e.subs)+1)
 	copy(next, e.subs)
@@ -213,14 +313,34 @@ func (h *Hub) Unsubscribe(name string, s Subscriber) {
 	}
 }
 
-// release drops one reference, tearing the channel down at zero.
+// release drops one reference. At zero the channel lingers, still live,
+// and is torn down if nobody subscribes within Linger (at once if it never
+// started).
 func (h *Hub) release(name string, e *entry) {
 	sh := h.shard(name)
 	sh.mu.Lock()
 	e.refs--
+	if e.refs == 0 && e.err == nil && e.sub != nil && h.linger > 0 {
+		if e.linger == nil {
+			e.linger = time.AfterFunc(h.linger, func() { h.drop(name, e) })
+		}
+		sh.mu.Unlock()
+		return
+	}
+	sh.mu.Unlock()
+	h.drop(name, e)
+}
+
+// drop tears the channel down if it still has no subscriber.
+func (h *Hub) drop(name string, e *entry) {
+	sh := h.shard(name)
+	sh.mu.Lock()
 	last := e.refs == 0
 	if last && sh.channels[name] == e {
 		delete(sh.channels, name)
+	}
+	if last {
+		e.linger = nil
 	}
 	sh.mu.Unlock()
 	if last && e.sub != nil {
@@ -294,6 +414,10 @@ func (h *Hub) onMessage(e *entry, m *nats.Msg) {
 	if prev > e.lastOffset {
 		// The chain says a message of this channel was missed.
 		h.backfillLocked(e, prev, "live_gap")
+	} else if prev < e.lastOffset {
+		// Not a continuation of what was delivered: deliver it, but do not
+		// vouch for the chain.
+		e.forget()
 	}
 	// Writing to a thousand sockets from here takes milliseconds; when
 	// messages pile up meanwhile, queue instead and let each connection's
@@ -322,6 +446,7 @@ func (h *Hub) backfillLocked(e *entry, upTo uint64, why string) {
 			s.InsufficientState()
 		}
 		e.lastOffset = upTo
+		e.forget()
 		return
 	}
 	for _, m := range msgs {
@@ -339,6 +464,7 @@ func (h *Hub) fanOutLocked(e *entry, offset uint64, pub *protocol.Publication, w
 		h.log.Error("encode publication", "channel", e.ch.Name(), "err", err)
 		return
 	}
+	e.remember(e.lastOffset, pub)
 	e.lastOffset = offset
 	for _, s := range e.subs {
 		s.Deliver(offset, frame, writeNow)

@@ -89,13 +89,14 @@ func newTestHub(t *testing.T) (*Hub, *nats.Conn, jetstream.JetStream) {
 func TestHubFansOutAndReleasesSubscription(t *testing.T) {
 	t.Parallel()
 	h, nc, js := newTestHub(t)
+	h.SetLinger(0)
 	ch, _ := channel.Parse("tenant:acme:deployments")
 	a, b := newSink(), newSink()
 	ctx := context.Background()
 	var attachedAt []uint64
 	base := nc.NumSubscriptions() // JetStream's own reply subscription
 	for _, s := range []*sink{a, b} {
-		if err := h.Subscribe(ctx, ch, s, func(last uint64) { attachedAt = append(attachedAt, last) }); err != nil {
+		if err := h.Subscribe(ctx, ch, s, func(last uint64, _ Window) { attachedAt = append(attachedAt, last) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -122,6 +123,119 @@ func TestHubFansOutAndReleasesSubscription(t *testing.T) {
 	h.Unsubscribe(ch.Name(), b)
 	if h.NumChannels() != 0 || nc.NumSubscriptions() != base {
 		t.Fatalf("after last unsubscribe: channels %d, NATS subscriptions %d", h.NumChannels(), nc.NumSubscriptions())
+	}
+}
+
+// A channel whose last subscriber left stays live for the linger time: a
+// subscriber coming back meanwhile finds it (and its position) as it was;
+// after that it is torn down.
+func TestHubChannelLingers(t *testing.T) {
+	t.Parallel()
+	h, nc, js := newTestHub(t)
+	h.SetLinger(300 * time.Millisecond)
+	ch, _ := channel.Parse("tenant:acme:deployments")
+	ctx := context.Background()
+	base := nc.NumSubscriptions()
+	a := newSink()
+	if err := h.Subscribe(ctx, ch, a, nil); err != nil {
+		t.Fatal(err)
+	}
+	h.Unsubscribe(ch.Name(), a)
+	ack, err := js.Publish(ctx, "tenants.acme.deployments", []byte(`{"x":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if h.NumChannels() != 1 || nc.NumSubscriptions() != base+1 {
+		t.Fatalf("lingering: channels %d, NATS subscriptions %d; want the channel still live", h.NumChannels(), nc.NumSubscriptions())
+	}
+	var at uint64
+	b := newSink()
+	if err := h.Subscribe(ctx, ch, b, func(last uint64, _ Window) { at = last }); err != nil {
+		t.Fatal(err)
+	}
+	if at != ack.Sequence {
+		t.Fatalf("back within the linger time: attached at %d, want %d (the channel kept following)", at, ack.Sequence)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if h.NumChannels() != 1 {
+		t.Fatal("a channel with a subscriber was torn down by an old linger timer")
+	}
+	h.Unsubscribe(ch.Name(), b)
+	deadline := time.Now().Add(5 * time.Second)
+	for h.NumChannels() != 0 || nc.NumSubscriptions() != base {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the linger time: channels %d, NATS subscriptions %d", h.NumChannels(), nc.NumSubscriptions())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Window.Since serves a recovery from the publications the hub delivered,
+// only when they reach back to the client's offset without a gap.
+func TestHubWindowServesRecentPublications(t *testing.T) {
+	t.Parallel()
+	h, _, js := newTestHub(t)
+	ch, _ := channel.Parse("tenant:acme:deployments")
+	other, _ := channel.Parse("tenant:acme:billing")
+	ctx := context.Background()
+	first, err := js.Publish(ctx, "tenants.acme.deployments", []byte(`{"i":0}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSink()
+	if err := h.Subscribe(ctx, ch, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for i := 1; i <= 5; i++ {
+		ack, err := js.Publish(ctx, "tenants.acme.deployments", []byte(fmt.Sprintf(`{"i":%d}`, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, ack.Sequence)
+		// Another channel's messages interleave in the stream: offsets of
+		// this channel are not consecutive.
+		if _, err := js.Publish(ctx, other.Subject(), []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.wait(t, 5)
+	since := func(after uint64, limit int) (got []uint64, ok bool) {
+		t.Helper()
+		probe := newSink()
+		if err := h.Subscribe(ctx, ch, probe, func(_ uint64, w Window) {
+			pubs, found := w.Since(after, limit)
+			ok = found
+			for _, p := range pubs {
+				got = append(got, p.Offset)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		h.Unsubscribe(ch.Name(), probe)
+		return got, ok
+	}
+	for _, tc := range []struct {
+		name  string
+		after uint64
+		limit int
+		want  []uint64
+		ok    bool
+	}{
+		{"from the position before the first delivered", first.Sequence, 300, seqs, true},
+		{"from the middle", seqs[1], 300, seqs[2:], true},
+		{"up to date", seqs[4], 300, nil, true},
+		{"more than the limit", first.Sequence, 3, nil, false},
+		{"an offset of another channel", seqs[1] + 1, 300, nil, false},
+		{"before what the hub delivered", first.Sequence - 1, 300, nil, false},
+		{"zero", 0, 300, nil, false},
+		{"ahead of the channel", seqs[4] + 100, 300, nil, false},
+	} {
+		got, ok := since(tc.after, tc.limit)
+		if ok != tc.ok || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: Since(%d, %d) = %v, %v; want %v, %v", tc.name, tc.after, tc.limit, got, ok, tc.want, tc.ok)
+		}
 	}
 }
 

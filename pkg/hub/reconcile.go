@@ -63,6 +63,7 @@ func (h *Hub) reconcileEntry(e *entry, top uint64, epoch string) {
 			s.InsufficientState()
 		}
 		e.lastOffset, e.epoch = top, epoch
+		e.forget()
 	case top > e.lastOffset:
 		h.backfillLocked(e, top, "reconcile")
 	}

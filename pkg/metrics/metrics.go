@@ -14,29 +14,30 @@ const (
 
 // Metrics holds Pulse's collectors.
 type Metrics struct {
-	Connections        prometheus.Gauge
-	Subscriptions      prometheus.Gauge
-	Channels           prometheus.Gauge
-	Publications       *prometheus.CounterVec // namespace, direction
-	DeliveryLatency    prometheus.Histogram
-	Refusals           *prometheus.CounterVec // reason
-	Disconnects        *prometheus.CounterVec // code
-	SlowDisconnects    prometheus.Counter
-	Commands           *prometheus.CounterVec // method
-	NATSReconnects     prometheus.Counter
-	LiveDropped        *prometheus.CounterVec // reason
-	APIRequests        *prometheus.CounterVec // method, code
-	Recoveries         *prometheus.CounterVec // result: recovered, not_recovered, rejected
-	RecoveryLatency    prometheus.Histogram
-	GapsBackfilled     prometheus.Counter
-	GapsUnrecoverable  prometheus.Counter
-	Reconciles         *prometheus.CounterVec // trigger
-	HistoryReads       *prometheus.CounterVec // kind
-	HistoryReadLatency *prometheus.HistogramVec
-	PresenceEntries    prometheus.Gauge
-	PresenceJoins      prometheus.Counter
-	PresenceLeaves     prometheus.Counter
-	PresenceWrites     prometheus.Counter
+	Connections          prometheus.Gauge
+	Subscriptions        prometheus.Gauge
+	Channels             prometheus.Gauge
+	Publications         *prometheus.CounterVec // namespace, direction
+	DeliveryLatency      prometheus.Histogram
+	Refusals             *prometheus.CounterVec // reason
+	Disconnects          *prometheus.CounterVec // code
+	SlowDisconnects      prometheus.Counter
+	Commands             *prometheus.CounterVec // method
+	NATSReconnects       prometheus.Counter
+	LiveDropped          *prometheus.CounterVec // reason
+	APIRequests          *prometheus.CounterVec // method, code
+	Recoveries           *prometheus.CounterVec // result: recovered, not_recovered, rejected
+	RecoveryLatency      prometheus.Histogram
+	RecoveriesFromMemory prometheus.Counter
+	GapsBackfilled       prometheus.Counter
+	GapsUnrecoverable    prometheus.Counter
+	Reconciles           *prometheus.CounterVec // trigger
+	HistoryReads         *prometheus.CounterVec // kind
+	HistoryReadLatency   *prometheus.HistogramVec
+	PresenceEntries      prometheus.Gauge
+	PresenceJoins        prometheus.Counter
+	PresenceLeaves       prometheus.Counter
+	PresenceWrites       prometheus.Counter
 }
 
 // New creates the collectors and registers them with reg.
@@ -68,6 +69,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Subscribe-with-recover outcomes: recovered, not_recovered (reply recovered:false), rejected (error 112)."}, []string{"result"}),
 		RecoveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "pulse_recovery_seconds",
 			Help: "Time to read what a recovering client missed.", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12)}),
+		RecoveriesFromMemory: prometheus.NewCounter(prometheus.CounterOpts{Name: "pulse_recoveries_from_memory_total",
+			Help: "Recoveries served from the publications a gateway still held, without a stream read."}),
 		GapsBackfilled: prometheus.NewCounter(prometheus.CounterOpts{Name: "pulse_gaps_backfilled_total",
 			Help: "Live messages missed by a gateway and read back from the stream before delivery."}),
 		GapsUnrecoverable: prometheus.NewCounter(prometheus.CounterOpts{Name: "pulse_gaps_unrecoverable_total",
@@ -89,7 +92,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.Connections, m.Subscriptions, m.Channels, m.Publications, m.DeliveryLatency, m.Refusals,
 		m.Disconnects, m.SlowDisconnects, m.Commands, m.NATSReconnects, m.LiveDropped, m.APIRequests,
-		m.Recoveries, m.RecoveryLatency, m.GapsBackfilled, m.GapsUnrecoverable, m.Reconciles, m.HistoryReads, m.HistoryReadLatency,
+		m.Recoveries, m.RecoveryLatency, m.RecoveriesFromMemory, m.GapsBackfilled, m.GapsUnrecoverable, m.Reconciles, m.HistoryReads, m.HistoryReadLatency,
 		m.PresenceEntries, m.PresenceJoins, m.PresenceLeaves, m.PresenceWrites)
 	return m
 }
