@@ -184,8 +184,10 @@ func (c *client) enqueueFrame(frame []byte, reply, writeNow bool) bool {
 	}
 	if writeNow && !c.held && !c.writing && len(c.queue) == 0 && (reply || c.paced()) {
 		// Idle: write now if the socket takes it without waiting.
-		c.lastWrite = clock()
 		done, rest := c.wire.tryFrame(frame)
+		if done || rest != nil {
+			c.lastWrite = clock()
+		}
 		if done {
 			c.qmu.Unlock()
 			return true
