@@ -6,7 +6,8 @@
 #
 #   cmd/pulse-bench/compare.sh   # OUT=<dir> keeps the results, QUICK=1 small sizes, ONLY=<regex> a subset,
 #                                # CENTRIFUGO_BIN=<path> skips the install, PULSE_PUBLISH=http publishes
-#                                # to Pulse through its HTTP API (default nats: JetStream, like its workers)
+#                                # to Pulse through its HTTP API (default nats: JetStream, like its workers),
+#                                # PULSE_FLAGS='-nats-sync always' adds gateway flags
 #
 # Loopback only. Every scenario is bounded by -timeout; servers started here
 # are stopped here, by their pid.
@@ -49,7 +50,7 @@ wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/nul
 start() {
   case $1 in
     pulse) "$WORK/gateway" -dev -addr "127.0.0.1:$PULSE_PORT" -nats-listen "127.0.0.1:$NATS_PORT" \
-             -jwt-hmac-secret "$PULSE_JWT_HMAC_SECRET" -api-key "$PULSE_API_KEY" -log-level warn >"$OUT/pulse-server.log" 2>&1 &
+             -jwt-hmac-secret "$PULSE_JWT_HMAC_SECRET" -api-key "$PULSE_API_KEY" -log-level warn ${PULSE_FLAGS:-} >"$OUT/pulse-server.log" 2>&1 &
            SERVER_PID=$!; wait_port "$PULSE_PORT"; wait_port "$NATS_PORT" ;;
     centrifugo) "$CF" -c "$WORK/centrifugo.json" >"$OUT/centrifugo-server.log" 2>&1 &
            SERVER_PID=$!; wait_port "$CF_PORT" ;;
