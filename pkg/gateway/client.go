@@ -217,7 +217,9 @@ func (c *client) slow() {
 	}
 	d := protocol.DisconnectSlow
 	c.closing, c.flushFirst = &d, false
-	c.queue, c.rest, c.qbytes = nil, nil, 0
+	// The end of a frame already begun stays: the close frame must not land
+	// inside it.
+	c.queue, c.qbytes = nil, len(c.rest)
 	c.kickLocked()
 	c.qmu.Unlock()
 	c.g.metrics.SlowDisconnects.Inc()
@@ -297,7 +299,11 @@ func (c *client) flush() {
 		c.lastWrite = clock()
 		c.qmu.Unlock()
 
-		if closing == nil || flush {
+		if !(closing == nil || flush) {
+			clear(q) // dropped; only the end of a begun frame must still go out
+			q = q[:0]
+		}
+		if rest != nil || len(q) > 0 {
 			err := c.write(rest, q)
 			if err != nil {
 				if closing == nil {
