@@ -48,6 +48,8 @@ const usage = `Usage: pulse-bench <scenario> [flags]
 
 Scenarios (against -server pulse or centrifugo, same client protocol):
   idle      -n subscribed connections over -channels; RSS per connection
+            (-procs N shares them among N processes: one process holds at most
+            its file-descriptor limit of connections)
   fanout    -n subscribers on one channel, -rate msg/s for -duration
   channels  -n subscribers each on its own channel, -rate msg/s spread
   storm     -n subscribers over -channels drop at once after -storm-after and
@@ -71,7 +73,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return compare(args[1], args[2], stdout)
 	}
 	switch scenario {
-	case "idle", "fanout", "channels", "storm":
+	case "idle", "fanout", "channels", "storm", holdScenario:
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: unknown scenario %q", errUsage, scenario)
@@ -84,12 +86,19 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
-	if _, err := load.RaiseFileLimit(cfg.Conns); err != nil {
+	own := cfg.Conns
+	if scenario == "idle" {
+		own = cfg.Conns - cfg.Conns/cfg.Procs*(cfg.Procs-1)
+	}
+	if _, err := load.RaiseFileLimit(own); err != nil {
 		return err
 	}
 	var rep *load.BenchReport
 	switch scenario {
+	case holdScenario:
+		return hold(ctx, cfg, stdout)
 	case "idle":
+		cfg.Spawn = spawner(args[1:], stderr)
 		rep, err = load.BenchIdle(ctx, cfg)
 	case "fanout", "channels":
 		rep, err = load.BenchDeliver(ctx, cfg, scenario)
@@ -105,7 +114,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 func parseConfig(scenario string, args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (load.BenchConfig, error) {
 	cfg := load.BenchDefaults()
 	switch scenario {
-	case "idle":
+	case "idle", holdScenario:
 		cfg.Conns, cfg.Channels, cfg.Settle = 10000, 100, 5e9
 	case "fanout":
 		cfg.Conns, cfg.Channels, cfg.Rate = 1000, 1, 500
@@ -140,6 +149,10 @@ func parseConfig(scenario string, args []string, lookupEnv func(string) (string,
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "bound on the whole run")
 	fs.StringVar(&secret, "jwt-hmac-secret", "", "the server's HMAC secret, to mint HS256 tokens")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "server process (0: the listener on the port of -url)")
+	fs.IntVar(&cfg.Procs, "procs", cfg.Procs, "idle: processes sharing the connections (each holds at most its descriptor limit)")
+	if scenario == holdScenario {
+		fs.IntVar(&cfg.First, "first", 0, "index of the first subscriber this helper holds")
+	}
 	if err := envflag.Parse(fs, args, lookupEnv); err != nil {
 		return cfg, err
 	}

@@ -37,8 +37,21 @@ type BenchConfig struct {
 	Timeout     time.Duration // -timeout: the whole run
 	HMACSecret  []byte        // -jwt-hmac-secret
 	ServerPID   int           // -server-pid (0: the listener of -url's port)
+	Procs       int           // -procs: idle only, processes sharing the connections
+	First       int           // index of the first subscriber (helper processes hold later ones)
+
+	// Spawn starts a helper process holding subscribers first…first+n-1 of
+	// an idle run (one process holds at most its descriptor limit of
+	// connections); needed when Procs > 1.
+	Spawn func(ctx context.Context, first, n int, rampRate float64) (*Helper, error)
 
 	Logger *slog.Logger
+}
+
+// Helper is the part of an idle run another process holds.
+type Helper struct {
+	Ready func() (ok, failed int, err error) // blocks until its connections are subscribed
+	Stop  func()                             // closes them and waits for the process
 }
 
 // BenchDefaults fills every default but the secret and the API key.
@@ -48,7 +61,7 @@ func BenchDefaults() BenchConfig {
 		Publish: "http", NATSURL: "nats://127.0.0.1:4222", Conns: 1000, Channels: 1, Tenant: "acme",
 		Rate: 100, Duration: 15 * time.Second, Workers: 32, RampRate: 2000, MaxInFlight: 256,
 		ConnTimeout: 15 * time.Second, Settle: 3 * time.Second, Drain: 10 * time.Second,
-		StormAfter: 3 * time.Second, Timeout: 3 * time.Minute,
+		StormAfter: 3 * time.Second, Timeout: 3 * time.Minute, Procs: 1,
 	}
 }
 
@@ -90,6 +103,9 @@ func (c *BenchConfig) Validate() error {
 	}
 	if c.Timeout <= 0 || c.Timeout > tokenTTL-time.Minute {
 		errs = append(errs, fmt.Errorf("-timeout must be > 0 and under %v", tokenTTL-time.Minute))
+	}
+	if c.Procs < 1 || c.Procs > 8 || c.Conns/c.Procs < c.Channels {
+		errs = append(errs, errors.New("-procs must be 1-8, with at least -channels connections per process"))
 	}
 	if len(c.HMACSecret) < 32 {
 		errs = append(errs, errors.New("-jwt-hmac-secret must be the server's secret (at least 32 bytes)"))
@@ -294,18 +310,52 @@ func (r *run) finish() {
 // BenchIdle opens Conns subscribed connections spread over Channels and
 // reports the server's RSS per connection after Settle.
 func BenchIdle(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
-	r, err := newRun(cfg, "idle")
+	// With Procs > 1 this process holds the first share and helpers the
+	// rest, each ramping at its part of RampRate.
+	own := cfg
+	share := cfg.Conns / cfg.Procs
+	if cfg.Procs > 1 {
+		if cfg.Spawn == nil {
+			return nil, errors.New("-procs: no way to start helper processes")
+		}
+		own.Conns = cfg.Conns - share*(cfg.Procs-1)
+		own.RampRate = cfg.RampRate / float64(cfg.Procs)
+	}
+	r, err := newRun(own, "idle")
 	if err != nil {
 		return nil, err
 	}
+	r.rep.Target = cfg.Conns
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	defer r.cut()
 	before := r.proc()
-	ok, failed, took, err := r.ramp(ctx, false)
+	start := time.Now()
+	var helpers []*Helper
+	defer func() {
+		for _, h := range helpers {
+			h.Stop()
+		}
+	}()
+	for k := 1; k < cfg.Procs; k++ {
+		h, err := cfg.Spawn(ctx, own.Conns+(k-1)*share, share, own.RampRate)
+		if err != nil {
+			return nil, fmt.Errorf("helper process %d: %w", k, err)
+		}
+		helpers = append(helpers, h)
+	}
+	ok, failed, _, err := r.ramp(ctx, false)
 	if err != nil {
 		return nil, err
 	}
+	for k, h := range helpers {
+		hok, hfailed, err := h.Ready()
+		if err != nil {
+			return nil, fmt.Errorf("helper process %d: %w", k+1, err)
+		}
+		ok, failed = ok+hok, failed+hfailed
+	}
+	took := time.Since(start)
 	afterRamp := r.proc()
 	select {
 	case <-time.After(cfg.Settle):
@@ -323,6 +373,22 @@ func BenchIdle(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 	rep.CPUSeconds = (after.CPU - afterRamp.CPU).Seconds()
 	r.finish()
 	return rep, nil
+}
+
+// HoldIdle opens cfg.Conns subscribed connections (subscribers cfg.First
+// on), answering pings, until stop is called: the work of a helper process
+// of an idle run.
+func HoldIdle(ctx context.Context, cfg BenchConfig) (ok, failed int, stop func(), err error) {
+	r, err := newRun(cfg, "idle")
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	ok, failed, _, err = r.ramp(ctx, false)
+	if err != nil {
+		r.cut()
+		return 0, 0, nil, err
+	}
+	return ok, failed, r.cut, nil
 }
 
 // BenchDeliver subscribes Conns connections spread over Channels (1: fan-out;

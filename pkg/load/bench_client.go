@@ -55,7 +55,7 @@ func newBenchFleet(cfg BenchConfig, channels func(i int) string) *benchFleet {
 	bf.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	bf.subs = make([]*subscriber, cfg.Conns)
 	for i := range bf.subs {
-		bf.subs[i] = &subscriber{i: i, channel: channels(i)}
+		bf.subs[i] = &subscriber{i: cfg.First + i, channel: channels(cfg.First + i)}
 	}
 	return bf
 }

@@ -150,3 +150,64 @@ func ExampleCheckLoopback() {
 	// true
 	// false
 }
+
+// An idle run shared among processes: this process holds the first share,
+// helpers (here in process, through the same Spawn hook the command uses to
+// start processes) the rest, and the report counts them all.
+func TestBenchIdleSharesConnectionsWithHelpers(t *testing.T) {
+	addr := startGateway(t)
+	cfg := load.BenchDefaults()
+	cfg.URL = "ws://" + addr + "/connection/websocket"
+	cfg.APIURL = "http://" + addr + "/api/publish"
+	cfg.Conns, cfg.Channels, cfg.Procs = 31, 3, 3
+	cfg.RampRate = 600
+	cfg.Settle = 200 * time.Millisecond
+	cfg.Timeout = time.Minute
+	cfg.HMACSecret = []byte(testSecret)
+	cfg.ServerPID = os.Getpid()
+	var spawned []string
+	cfg.Spawn = func(ctx context.Context, first, n int, rampRate float64) (*load.Helper, error) {
+		spawned = append(spawned, fmt.Sprintf("%d+%d@%g", first, n, rampRate))
+		hcfg := cfg
+		hcfg.Conns, hcfg.First, hcfg.Procs, hcfg.RampRate, hcfg.Spawn = n, first, 1, rampRate, nil
+		type result struct {
+			ok, failed int
+			stop       func()
+			err        error
+		}
+		res := make(chan result, 1)
+		go func() {
+			ok, failed, stop, err := load.HoldIdle(ctx, hcfg)
+			res <- result{ok, failed, stop, err}
+		}()
+		var r *result
+		get := func() *result {
+			if r == nil {
+				v := <-res
+				r = &v
+			}
+			return r
+		}
+		return &load.Helper{
+			Ready: func() (int, int, error) { g := get(); return g.ok, g.failed, g.err },
+			Stop: func() {
+				if g := get(); g.stop != nil {
+					g.stop()
+				}
+			},
+		}, nil
+	}
+	rep, err := load.BenchIdle(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "[11+10@200 21+10@200]"; fmt.Sprint(spawned) != want {
+		t.Errorf("helpers %v, want %s (this process holds 0-10)", spawned, want)
+	}
+	if rep.Target != 31 || rep.Conns != 31 || rep.ConnectErrors != 0 {
+		t.Fatalf("target %d, conns %d, errors %d (%v); want 31, 31, 0", rep.Target, rep.Conns, rep.ConnectErrors, rep.Errors)
+	}
+	if rep.RSSPerConnKiB <= 0 {
+		t.Errorf("RSS per connection %v, want > 0", rep.RSSPerConnKiB)
+	}
+}
