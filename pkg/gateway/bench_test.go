@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -83,19 +80,11 @@ func BenchmarkDeliverToSockets(b *testing.B) {
 func socketClients(b *testing.B, g *Gateway, n int) []*client {
 	b.Helper()
 	accepted := make(chan *client, n)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u := &upgrader{ResponseWriter: w}
-		conn, err := websocket.Accept(u, r, nil)
-		if err != nil {
-			b.Errorf("accept: %v", err)
-			return
-		}
-		c := newClient(context.Background(), g, conn, u.wire)
+	url := upgradeServer(b, func(conn *websocket.Conn, w *wire) {
+		c := newClient(context.Background(), g, conn, w)
 		c.held = false
 		accepted <- c
-	}))
-	b.Cleanup(srv.Close)
-	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	})
 	var out []*client
 	for range n {
 		conn, _, err := websocket.Dial(context.Background(), url, nil)

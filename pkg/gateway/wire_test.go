@@ -15,17 +15,28 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// wireServer upgrades one connection with upgrader and hands its wire to
-// serve, while a goroutine reads (so the library answers pings).
-func wireServer(t *testing.T, serve func(w *wire)) string {
-	t.Helper()
+// upgradeServer serves WebSockets upgraded through upgrader, handing each
+// connection and its wire to serve, and returns the ws:// URL.
+func upgradeServer(tb testing.TB, serve func(conn *websocket.Conn, w *wire)) string {
+	tb.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u := &upgrader{ResponseWriter: w}
 		conn, err := websocket.Accept(u, r, nil)
 		if err != nil {
-			t.Errorf("accept: %v", err)
+			tb.Errorf("accept: %v", err)
 			return
 		}
+		serve(conn, u.wire)
+	}))
+	tb.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+// wireServer hands the wire of one upgraded connection to serve, while a
+// goroutine reads (so the library answers pings).
+func wireServer(t *testing.T, serve func(w *wire)) string {
+	t.Helper()
+	return upgradeServer(t, func(conn *websocket.Conn, w *wire) {
 		go func() {
 			for {
 				if _, _, err := conn.Read(context.Background()); err != nil {
@@ -33,10 +44,8 @@ func wireServer(t *testing.T, serve func(w *wire)) string {
 				}
 			}
 		}()
-		serve(u.wire)
-	}))
-	t.Cleanup(srv.Close)
-	return "ws" + strings.TrimPrefix(srv.URL, "http")
+		serve(w)
+	})
 }
 
 func dialWire(t *testing.T, url string, rcvBuf int) *websocket.Conn {
