@@ -80,44 +80,43 @@ func (c *client) attachLive(ctx context.Context, s *subscription, req *protocol.
 	}
 
 	res.WasRecovering = true
+	pubs := fromMemory
 	if inMemory {
-		c.g.metrics.Recoveries.WithLabelValues("recovered").Inc()
 		c.g.metrics.RecoveriesFromMemory.Inc()
-		res.Recovered = true
-		res.Publications = fromMemory
-		res.Offset = req.Offset
-		return res, live, nil
-	}
-	rec, err := c.g.reader.Recover(ctx, s.ch, req.Epoch, req.Offset, live, c.g.cfg.RecoveryLimit)
-	if err != nil {
-		// Storage trouble is temporary: the SDK retries the subscription
-		// and recovers then, rather than losing its position now.
-		c.log.Error("recovery read", "channel", s.ch.Name(), "err", err)
-		c.g.hub.Unsubscribe(s.ch.Name(), s)
-		return nil, 0, protocol.ErrInternal
-	}
-	if !rec.Recovered {
-		if e := c.g.reader.Epoch(s.ch); e != res.Epoch {
-			// The recovery read found the stream recreated: the reply must
-			// carry the new epoch, and live positions must be reset.
-			res.Epoch = e
-			c.g.hub.RequestReconcile("epoch_changed")
-		}
-		c.log.Info("not recovered", "channel", s.ch.Name(), "user", c.user(), "reason", rec.Reason,
-			"client_offset", req.Offset, "top", live)
-		if req.Flag&protocol.SubFlagRejectUnrecovered != 0 {
-			c.g.metrics.Recoveries.WithLabelValues("rejected").Inc()
+	} else {
+		rec, err := c.g.reader.Recover(ctx, s.ch, req.Epoch, req.Offset, live, c.g.cfg.RecoveryLimit)
+		if err != nil {
+			// Storage trouble is temporary: the SDK retries the subscription
+			// and recovers then, rather than losing its position now.
+			c.log.Error("recovery read", "channel", s.ch.Name(), "err", err)
 			c.g.hub.Unsubscribe(s.ch.Name(), s)
-			return nil, 0, protocol.ErrUnrecoverablePosition
+			return nil, 0, protocol.ErrInternal
 		}
-		c.g.metrics.Recoveries.WithLabelValues("not_recovered").Inc()
-		return res, live, nil
+		if !rec.Recovered {
+			if e := c.g.reader.Epoch(s.ch); e != res.Epoch {
+				// The recovery read found the stream recreated: the reply must
+				// carry the new epoch, and live positions must be reset.
+				res.Epoch = e
+				c.g.hub.RequestReconcile("epoch_changed")
+			}
+			c.log.Info("not recovered", "channel", s.ch.Name(), "user", c.user(), "reason", rec.Reason,
+				"client_offset", req.Offset, "top", live)
+			if req.Flag&protocol.SubFlagRejectUnrecovered != 0 {
+				c.g.metrics.Recoveries.WithLabelValues("rejected").Inc()
+				c.g.hub.Unsubscribe(s.ch.Name(), s)
+				return nil, 0, protocol.ErrUnrecoverablePosition
+			}
+			c.g.metrics.Recoveries.WithLabelValues("not_recovered").Inc()
+			return res, live, nil
+		}
+		pubs = publications(rec.Msgs)
 	}
 	c.g.metrics.Recoveries.WithLabelValues("recovered").Inc()
 	res.Recovered = true
-	res.Publications = publications(rec.Msgs)
+	res.Publications = pubs
 	// As Centrifugo: the reply carries the client's own offset, and the SDK
-	// advances it with the publications.
+	// advances it with the publications. (From memory, the offset is at or
+	// below live.)
 	res.Offset = req.Offset
 	return res, max(live, req.Offset), nil
 }
