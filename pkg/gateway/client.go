@@ -256,11 +256,18 @@ func (c *client) kickLocked() {
 	if c.writing || c.finished {
 		return
 	}
-	if c.closing == nil && (c.held || len(c.queue) == 0) && c.rest == nil {
+	if c.nothingToWriteLocked() {
 		return
 	}
 	c.writing = true
 	go c.flush()
+}
+
+// nothingToWriteLocked reports whether a flusher would have nothing to do:
+// not closing, and nothing queued (or held back until the connect reply).
+// c.qmu must be held.
+func (c *client) nothingToWriteLocked() bool {
+	return c.closing == nil && (c.held || len(c.queue) == 0) && c.rest == nil
 }
 
 // disconnect closes the connection with d. With flush, what is queued is
@@ -288,7 +295,7 @@ func (c *client) flush() {
 			c.qmu.Lock()
 		}
 		closing, flush := c.closing, c.flushFirst
-		if closing == nil && (c.held || len(c.queue) == 0) && c.rest == nil {
+		if c.nothingToWriteLocked() {
 			c.writing = false
 			c.qmu.Unlock()
 			return
