@@ -9,27 +9,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulseplatform/pulse/pkg/channel"
 	"github.com/pulseplatform/pulse/pkg/natsembed"
 	"github.com/pulseplatform/pulse/streams"
 )
-
-func connect(t *testing.T, s *natsembed.Server) (*nats.Conn, jetstream.JetStream) {
-	t.Helper()
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, js
-}
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -96,7 +81,7 @@ func TestConfigsOverrideReplicas(t *testing.T) {
 func TestEnsureIsIdempotent(t *testing.T) {
 	t.Parallel()
 	s := natsembed.RunForTest(t)
-	_, js := connect(t, s)
+	_, js := s.ConnectForTest(t)
 	ctx := testCtx(t)
 
 	first, err := streams.Ensure(ctx, js, 1)
@@ -121,7 +106,7 @@ func TestEnsureIsIdempotent(t *testing.T) {
 func TestRePublishCarriesSequenceChain(t *testing.T) {
 	t.Parallel()
 	s := natsembed.RunForTest(t)
-	nc, js := connect(t, s)
+	nc, js := s.ConnectForTest(t)
 	ctx := testCtx(t)
 	if _, err := streams.Ensure(ctx, js, 0); err != nil {
 		t.Fatal(err)
@@ -217,7 +202,7 @@ func TestRePublishCarriesSequenceChain(t *testing.T) {
 func TestRePublishEveryNamespace(t *testing.T) {
 	t.Parallel()
 	s := natsembed.RunForTest(t)
-	nc, js := connect(t, s)
+	nc, js := s.ConnectForTest(t)
 	ctx := testCtx(t)
 	if _, err := streams.Ensure(ctx, js, 0); err != nil {
 		t.Fatal(err)
@@ -269,14 +254,14 @@ func TestEpochSurvivesRestartAndChangesOnRecreate(t *testing.T) {
 	}
 
 	s := start()
-	nc, js := connect(t, s)
+	nc, js := s.ConnectForTest(t)
 	e1 := epoch(js)
 	nc.Close()
 	s.Shutdown()
 
 	s = start()
 	defer s.Shutdown()
-	_, js = connect(t, s)
+	_, js = s.ConnectForTest(t)
 	if e2 := epoch(js); e2 != e1 {
 		t.Fatalf("epoch changed across restart: %q then %q", e1, e2)
 	}

@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/pulseplatform/pulse/pkg/natsembed"
 	"github.com/pulseplatform/pulse/streams"
 )
@@ -29,12 +26,7 @@ func TestInterruptLosesNothingAcknowledged(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			s := natsembed.RunForTest(t)
-			nc, err := nats.Connect(s.ClientURL())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			js, _ := jetstream.New(nc)
+			_, js := s.ConnectForTest(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if _, err := streams.Ensure(ctx, js, 1); err != nil {

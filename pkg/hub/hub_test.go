@@ -65,16 +65,7 @@ func (s *sink) wait(t *testing.T, n int) [][]byte {
 
 func newTestHub(t *testing.T) (*Hub, *nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	srv := natsembed.RunForTest(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := natsembed.RunForTest(t).ConnectForTest(t)
 	if _, err := streams.Ensure(context.Background(), js, 1); err != nil {
 		t.Fatal(err)
 	}

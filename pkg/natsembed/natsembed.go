@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // DefaultListen is the client address used when Options.Listen is empty, so
@@ -215,4 +217,20 @@ func RunForTest(tb testing.TB) *Server {
 	}
 	tb.Cleanup(s.Shutdown)
 	return s
+}
+
+// ConnectForTest connects a client to s for the rest of the test and returns
+// it with its JetStream context. It fails the test if it cannot connect.
+func (s *Server) ConnectForTest(tb testing.TB) (*nats.Conn, jetstream.JetStream) {
+	tb.Helper()
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		tb.Fatalf("connect to %s: %v", s.ClientURL(), err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return nc, js
 }

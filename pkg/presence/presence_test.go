@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -62,16 +61,7 @@ func newManager(tb testing.TB, js jetstream.JetStream, node string, ttl time.Dur
 
 func connect(tb testing.TB) jetstream.JetStream {
 	tb.Helper()
-	srv := natsembed.RunForTest(tb)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	_, js := natsembed.RunForTest(tb).ConnectForTest(tb)
 	return js
 }
 

@@ -26,16 +26,7 @@ import (
 // withStreams.
 func startJS(tb testing.TB, withStreams bool) jetstream.JetStream {
 	tb.Helper()
-	s := natsembed.RunForTest(tb)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	_, js := natsembed.RunForTest(tb).ConnectForTest(tb)
 	if withStreams {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
